@@ -1,0 +1,171 @@
+"""The research, as a task graph (`doit list` prints it; `doit` runs it; `doit settings` shows the settings).
+
+    pull_equity, pull_rf ─► prepare ─► volmanaged ───────────────────────────┐
+    pull_options ─► filter_options ─► option_portfolios ─────────────────────┼─► reports (HTML)
+
+Each task names the files it reads (file_dep) and writes (targets) and the settings it uses, so a change
+to a file, to the code of its stage or to one of its settings in `.env` reruns exactly what it affects.
+Raw pulls in data/raw are never removed by `doit clean`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+import settings
+from asset_pricing.io import DataValidationError
+from asset_pricing.paths import project_paths
+from asset_pricing.prepare.stage import prepare_equity, prepare_targets
+from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
+from asset_pricing.sources.pull import pull_equity, pull_rf, raw_prices_path, raw_rf_path
+
+try:
+    CFG = settings.load()
+except settings.SettingsError as exc:  # one clear line instead of a traceback
+    sys.exit(f"error: {exc}")
+
+P = project_paths()
+ROOT = Path(__file__).resolve().parent
+PACKAGE = ROOT / "src" / "asset_pricing"
+P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
+
+DOIT_CONFIG = {
+    "default_tasks": ["pull_equity", "pull_rf", "prepare", "reports"],
+    "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
+    "backend": "sqlite3",
+    "verbosity": 2,
+    "sort": "definition",
+}
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+
+
+def _code(*parts: str) -> list[Path]:
+    """Source files of the package parts a task runs (so a code change reruns the task)."""
+    files: list[Path] = [PACKAGE / "io.py", PACKAGE / "paths.py", ROOT / "settings.py"]
+    for part in parts:
+        target = PACKAGE / part
+        files += sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    return files
+
+
+def _settings(*names: str) -> Callable[..., bool]:
+    """Up-to-date check on the values of the named settings."""
+    return config_changed({name: str(CFG[name]) for name in names})
+
+
+def _run(stage: Callable[..., Any]) -> Callable[[], TaskFailed | None]:
+    """Run a stage function with the current paths and settings; a data or settings error is one line."""
+
+    def action() -> TaskFailed | None:
+        try:
+            stage(P, CFG)
+        except (DataValidationError, settings.SettingsError, FileNotFoundError, ReportError, RuntimeError) as exc:
+            return TaskFailed(str(exc))
+        return None
+
+    return action
+
+
+def _print_settings() -> None:
+    width = max(len(name) for name, *_ in settings.describe())
+    print(f"settings file: {settings.ENV_FILE} ({'found' if settings.ENV_FILE.is_file() else 'not found: defaults'})")
+    for name, value, source, doc in settings.describe():
+        print(f"{name:<{width}}  {value!s:<24} [{source}]  {doc}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------------------
+def task_settings():
+    """Print the effective settings and where each comes from (default, .env, environment)."""
+    return {"actions": [_print_settings], "uptodate": [False], "verbosity": 2}
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Pull: raw data, immutable (no `clean`)
+# ---------------------------------------------------------------------------------------------------
+EQUITY_PULL_SETTINGS = ("EQUITY_SOURCE", "TICKERS", "MARKET_TICKER", "START_DATE", "END_DATE")
+RF_PULL_SETTINGS = ("RF_SOURCE", "START_DATE", "END_DATE")
+
+
+def task_pull_equity():
+    """Pull daily adjusted closes (embedded skfolio data, Yahoo Finance or your files) into data/raw/equity."""
+    manual = sorted(P.manual.glob("prices.*")) if CFG["EQUITY_SOURCE"] == "files" else []
+    return {
+        "actions": [_run(pull_equity)],
+        "file_dep": manual + _code("sources"),
+        "targets": [raw_prices_path(P, CFG["EQUITY_SOURCE"])],
+        "uptodate": [_settings(*EQUITY_PULL_SETTINGS)],
+    }
+
+
+def task_pull_rf():
+    """Pull the monthly risk-free rate (embedded Fama-French RF, FRED TB3MS or your file) into data/raw/rf."""
+    manual = sorted(P.manual.glob("rf.*")) if CFG["RF_SOURCE"] == "files" else []
+    return {
+        "actions": [_run(pull_rf)],
+        "file_dep": manual + _code("sources"),
+        "targets": [raw_rf_path(P, CFG["RF_SOURCE"])],
+        "uptodate": [_settings(*RF_PULL_SETTINGS)],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. Prepare: daily returns, monthly realized variance, monthly risk-free rate
+# ---------------------------------------------------------------------------------------------------
+PREPARE_SETTINGS = (*EQUITY_PULL_SETTINGS, "RF_SOURCE", "MIN_DAYS")
+
+
+def task_prepare():
+    """Prepare daily returns, the market's monthly realized variance and monthly rf into data/interim."""
+    return {
+        "actions": [_run(prepare_equity)],
+        "file_dep": [raw_prices_path(P, CFG["EQUITY_SOURCE"]), raw_rf_path(P, CFG["RF_SOURCE"])] + _code("prepare"),
+        "targets": prepare_targets(P),
+        "uptodate": [_settings(*PREPARE_SETTINGS)],
+        "clean": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Reports: execute the notebooks into _output/reports/*.html, plus an index
+# ---------------------------------------------------------------------------------------------------
+STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
+    # stage name used in a notebook's metadata "uses" -> (its output files, the settings it reads)
+    "prepare": (prepare_targets(P), PREPARE_SETTINGS),
+}
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def task_reports():
+    """Execute every notebook in notebooks/ and export it to _output/reports/<name>.html, with an index page."""
+    entries = []
+    for notebook in NOTEBOOKS:
+        info = notebook_info(notebook)
+        uses = [STAGE_OUTPUTS[stage] for stage in info.uses if stage in STAGE_OUTPUTS]
+        entry = P.reports / f"{notebook.stem}.json"
+        entries.append(entry)
+        yield {
+            "name": notebook.stem,
+            "doc": info.title,
+            "actions": [_run(lambda paths, cfg, nb=notebook: build_report(nb, paths))],
+            "file_dep": [notebook] + [f for files, _ in uses for f in files] + _code("reports"),
+            "targets": [P.reports / f"{notebook.stem}.html", entry],
+            "uptodate": [_settings(*sorted({s for _, names in uses for s in names}))],
+            "clean": True,
+        }
+    yield {
+        "name": "index",
+        "doc": "Index of the reports: title, description, data source, window, build time.",
+        "actions": [_run(lambda paths, cfg: write_index(paths, entries))],
+        "file_dep": entries,
+        "targets": [P.reports / "index.html"],
+        "clean": True,
+    }

@@ -1,0 +1,94 @@
+"""Black–Scholes–Merton prices, deltas, elasticities and implied volatilities (European, dividend yield).
+
+All functions are vectorized over numpy arrays (broadcasting), float64 throughout, and use
+``scipy.special.ndtr`` for the standard normal CDF. Conventions: ``S`` underlying level, ``K`` strike,
+``T`` years to expiry (calendar days / 365), ``r`` continuously compounded risk-free rate, ``q``
+continuous dividend yield, ``sigma`` annualized volatility, ``is_call`` boolean (True call, False put).
+
+Source: Black and Scholes (1973), Merton (1973); elasticity ω = Δ·S/P as in Constantinides, Jackwerth
+and Savov (2013, §1.3): calls ω > 1, puts ω < −1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr
+
+FloatArray = NDArray[np.float64]
+
+
+def _d1_d2(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    S, K, T, r, q, sigma = (np.asarray(x, dtype=np.float64) for x in (S, K, T, r, q, sigma))
+    vol_sqrt_t = sigma * np.sqrt(T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * T) / vol_sqrt_t
+    return d1, d1 - vol_sqrt_t
+
+
+def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> FloatArray:
+    """European option price: call S e^{-qT} N(d1) − K e^{-rT} N(d2); put K e^{-rT} N(−d2) − S e^{-qT} N(−d1)."""
+    d1, d2 = _d1_d2(S, K, T, r, q, sigma)
+    S, K, T, r, q = (np.asarray(x, dtype=np.float64) for x in (S, K, T, r, q))
+    disc_s = S * np.exp(-q * T)
+    disc_k = K * np.exp(-r * T)
+    call = disc_s * ndtr(d1) - disc_k * ndtr(d2)
+    put = disc_k * ndtr(-d2) - disc_s * ndtr(-d1)
+    return np.where(np.asarray(is_call, dtype=bool), call, put)
+
+
+def bs_delta(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> FloatArray:
+    """Spot delta ∂P/∂S: call e^{-qT} N(d1); put e^{-qT} (N(d1) − 1)."""
+    d1, _ = _d1_d2(S, K, T, r, q, sigma)
+    carry = np.exp(-np.asarray(q, dtype=np.float64) * np.asarray(T, dtype=np.float64))
+    n_d1 = ndtr(d1)
+    return carry * np.where(np.asarray(is_call, dtype=bool), n_d1, n_d1 - 1.0)
+
+
+def bs_elasticity(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike, price: ArrayLike | None = None
+) -> FloatArray:
+    """Elasticity ω = Δ·S / P (CJS 2013 eq. for ω_BSM); ``price`` defaults to the model price.
+
+    CJS use the BSM delta from the quote's implied volatility and the quote's own price (mid), so pass
+    ``price=mid`` for observed quotes. Calls have ω > 1 and puts ω < −1.
+    """
+    delta = bs_delta(S, K, T, r, q, sigma, is_call)
+    p = bs_price(S, K, T, r, q, sigma, is_call) if price is None else np.asarray(price, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return delta * np.asarray(S, dtype=np.float64) / p
+
+
+def bs_vega(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike) -> FloatArray:
+    """Vega ∂P/∂σ = S e^{-qT} φ(d1) √T (same for calls and puts)."""
+    d1, _ = _d1_d2(S, K, T, r, q, sigma)
+    S, T, q = (np.asarray(x, dtype=np.float64) for x in (S, T, q))
+    return S * np.exp(-q * T) * np.exp(-0.5 * d1**2) / np.sqrt(2.0 * np.pi) * np.sqrt(T)
+
+
+def implied_volatility(
+    price: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, is_call: ArrayLike,
+    *, low: float = 1e-4, high: float = 5.0, tol: float = 1e-10, max_iter: int = 100,
+) -> FloatArray:
+    """Implied volatility by vectorized bisection on [low, high] (the price is monotone in σ).
+
+    Returns NaN where the price lies outside the no-arbitrage range spanned by σ ∈ [low, high].
+    """
+    price = np.asarray(price, dtype=np.float64)
+    shape = np.broadcast_shapes(price.shape, *(np.shape(x) for x in (S, K, T, r, q, is_call)))
+    args = [np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (S, K, T, r, q)]
+    flag = np.broadcast_to(np.asarray(is_call, dtype=bool), shape)
+    target = np.broadcast_to(price, shape)
+    lo = np.full(shape, low)
+    hi = np.full(shape, high)
+    p_lo = bs_price(*args, lo, flag)
+    p_hi = bs_price(*args, hi, flag)
+    valid = (target >= p_lo) & (target <= p_hi)
+    for _ in range(max_iter):
+        mid = 0.5 * (lo + hi)
+        above = bs_price(*args, mid, flag) > target
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+        if np.nanmax(hi - lo, initial=0.0) < tol:
+            break
+    return np.where(valid, 0.5 * (lo + hi), np.nan)

@@ -1,0 +1,1 @@
+"""Prepare stage: raw pulls → ``data/interim`` (daily returns, monthly realized variances, risk-free rate)."""

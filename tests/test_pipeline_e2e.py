@@ -1,0 +1,105 @@
+"""End to end: `doit` on the embedded default into temporary folders, as a newcomer runs it.
+
+One module-scoped run (the slow part) and several claims on its outputs: real content of the prepared
+data and of the HTML reports, a second `doit` does nothing, and a settings change reruns only what it
+affects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import settings
+
+pytestmark = pytest.mark.e2e
+
+
+def _doit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args], cwd=settings.PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=1800,
+    )
+
+
+def _executed(output: str) -> set[str]:
+    """Tasks doit ran ('.  name'), as opposed to those it found up to date ('-- name')."""
+    return set(re.findall(r"^\.  (\S+)", output, flags=re.M))
+
+
+def _skipped(output: str) -> set[str]:
+    return set(re.findall(r"^-- (\S+)", output, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    env = {key: value for key, value in os.environ.items() if key not in {s.name for s in settings.SETTINGS}}
+    env.update(DATA_DIR=str(root / "data"), OUTPUT_DIR=str(root / "output"))
+    first = _doit(env)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    second = _doit(env)
+    return {"root": root, "env": env, "first": first, "second": second}
+
+
+def test_first_run_builds_prepared_data_from_the_embedded_source(pipeline):
+    interim = pipeline["root"] / "data" / "interim"
+    daily = pd.read_parquet(interim / "daily_returns.parquet")
+    assert daily.shape == (7288, 20)
+    assert daily.index[0] == pd.Timestamp("1990-01-02") and daily.index[-1] == pd.Timestamp("2018-11-30")
+    assert daily.loc["2008-10-15", "AAPL"] == pytest.approx(2.973 / 3.159 - 1.0)  # skfolio closes
+    market_vol = pd.read_parquet(interim / "market_vol_monthly.parquet")
+    assert market_vol.loc["2008-10-31", "sigma2"] == pytest.approx(0.0025917492242487454, rel=1e-12)
+    rf = pd.read_parquet(interim / "rf_monthly.parquet")
+    assert rf.loc["2005-12-31", "rf_month"] == pytest.approx(0.0032)  # Fama-French RF 0.32 %
+    assert len(rf) == len(market_vol) == 347
+
+
+def test_raw_pulls_are_kept_in_data_raw(pipeline):
+    raw = pipeline["root"] / "data" / "raw"
+    assert (raw / "equity" / "prices_embedded.parquet").is_file()
+    assert json.loads((raw / "equity" / "prices_embedded.json").read_text())["source"] == "embedded"
+
+
+def test_reports_are_html_with_real_content_and_an_index(pipeline):
+    reports = pipeline["root"] / "output" / "reports"
+    overview = (reports / "01_data_overview.html").read_text()
+    assert "Data overview" in overview
+    assert "skfolio embedded daily adjusted closes" in overview
+    assert "RRC" in overview and "14.7%" in overview  # stale RRC prices: share of zero-return days
+    assert overview.count("<img") >= 2 or overview.count("image/png") >= 2
+    index = (reports / "index.html").read_text()
+    assert "01_data_overview.html" in index and "1990-01-02" in index
+
+
+def test_second_run_is_all_up_to_date(pipeline):
+    second = pipeline["second"]
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert _executed(second.stdout) == set()
+    assert {"prepare", "reports:01_data_overview"} <= _skipped(second.stdout)
+
+
+def test_changing_min_days_reruns_only_what_reads_it(pipeline):
+    env = {**pipeline["env"], "MIN_DAYS": "12"}
+    run = _doit(env)
+    assert run.returncode == 0, run.stdout[-3000:]
+    executed = _executed(run.stdout)
+    assert "prepare" in executed and "reports:01_data_overview" in executed
+    assert not {"pull_equity", "pull_rf"} & executed
+    again = _doit(env)
+    assert _executed(again.stdout) == set()
+
+
+def test_doit_clean_keeps_raw_pulls(pipeline):
+    run = _doit(pipeline["env"], "clean")
+    assert run.returncode == 0, run.stdout
+    data = pipeline["root"] / "data"
+    assert (data / "raw" / "equity" / "prices_embedded.parquet").is_file()
+    assert (data / "raw" / "rf" / "rf_embedded.parquet").is_file()
+    assert not (data / "interim" / "daily_returns.parquet").exists()
