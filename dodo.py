@@ -66,7 +66,7 @@ def _run(stage: Callable[..., Any]) -> Callable[[], TaskFailed | None]:
     def action() -> TaskFailed | None:
         try:
             stage(P, CFG)
-        except (DataValidationError, settings.SettingsError, FileNotFoundError, ReportError, RuntimeError) as exc:
+        except (DataValidationError, settings.SettingsError, ConnectionError, FileNotFoundError, ReportError) as exc:
             return TaskFailed(str(exc))
         return None
 

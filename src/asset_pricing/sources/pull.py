@@ -108,7 +108,8 @@ def pull_rf(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     target = raw_rf_path(paths, source)
     if target.exists():
         existing = io.read_parquet(target)
-        if source == "embedded" or (existing.index.min() <= cfg["START_DATE"] and existing.index.max() >= cfg["END_DATE"].to_period("M").to_timestamp("M")):
+        first, last = existing.index.min().to_period("M"), existing.index.max().to_period("M")
+        if source == "embedded" or (first <= cfg["START_DATE"].to_period("M") and last >= cfg["END_DATE"].to_period("M")):
             log.info("raw risk-free rate %s already covers the request; not pulled again", target)
             return [target]
     if source == "embedded":
