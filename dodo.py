@@ -24,6 +24,8 @@ from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
 from asset_pricing.sources.pull import pull_equity, pull_rf, raw_prices_path, raw_rf_path
+from asset_pricing.volmanaged.stage import SETTINGS_READ as VOLMANAGED_SETTINGS
+from asset_pricing.volmanaged.stage import build_volmanaged, volmanaged_inputs, volmanaged_targets
 
 try:
     CFG = settings.load()
@@ -36,7 +38,7 @@ PACKAGE = ROOT / "src" / "asset_pricing"
 P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
 
 DOIT_CONFIG = {
-    "default_tasks": ["pull_equity", "pull_rf", "prepare", "reports"],
+    "default_tasks": ["pull_equity", "pull_rf", "prepare", "volmanaged", "reports"],
     "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
     "backend": "sqlite3",
     "verbosity": 2,
@@ -135,11 +137,26 @@ def task_prepare():
 
 
 # ---------------------------------------------------------------------------------------------------
+# 3a. Volatility-managed portfolios: common volatility vs one-factor, out of sample, after costs
+# ---------------------------------------------------------------------------------------------------
+def task_volmanaged():
+    """Build common-volatility and one-factor volatility-managed portfolios and evaluate them out of sample."""
+    return {
+        "actions": [_run(build_volmanaged)],
+        "file_dep": volmanaged_inputs(P) + _code("volmanaged", "prepare/equity.py", "reports/normality.py"),
+        "targets": volmanaged_targets(P),
+        "uptodate": [_settings(*VOLMANAGED_SETTINGS)],
+        "clean": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
 # 4. Reports: execute the notebooks into _output/reports/*.html, plus an index
 # ---------------------------------------------------------------------------------------------------
 STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     # stage name used in a notebook's metadata "uses" -> (its output files, the settings it reads)
     "prepare": (prepare_targets(P), PREPARE_SETTINGS),
+    "volmanaged": (volmanaged_targets(P), tuple(VOLMANAGED_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 

@@ -61,6 +61,22 @@ def test_first_run_builds_prepared_data_from_the_embedded_source(pipeline):
     assert len(rf) == len(market_vol) == 347
 
 
+def test_volatility_managed_outputs_match_golden_values_on_the_embedded_data(pipeline):
+    processed = pipeline["root"] / "data" / "processed" / "volmanaged"
+    strategies = pd.read_parquet(processed / "strategy_returns.parquet")
+    assert list(strategies.columns) == ["rf", "ew", "ew_excess", "common_excess", "common_total", "onefactor_excess", "onefactor_total"]
+    october_2008 = strategies.loc["2008-10-31"]
+    assert october_2008["ew"] == pytest.approx(-0.13516434629189647, rel=1e-9)
+    assert october_2008["common_excess"] == pytest.approx(-0.00572763168916903, rel=1e-9)  # exposure cut after September
+    assert october_2008["onefactor_excess"] == pytest.approx(-0.039174768973618865, rel=1e-9)
+    common = pd.read_parquet(processed / "common_vol_signal.parquet")
+    assert common["k_common"].iloc[0] == pytest.approx(4.944706599912389e-05, rel=1e-9)
+    performance = pd.read_csv(pipeline["root"] / "output" / "tables" / "volmanaged_performance.csv").set_index(["strategy", "window"])
+    assert performance.loc[("ew", "evaluation"), "sharpe"] == pytest.approx(0.7234722503305234, rel=1e-9)
+    assert performance.loc[("onefactor", "evaluation"), "sharpe"] == pytest.approx(1.0836000823421854, rel=1e-9)
+    assert performance.loc[("ew", "evaluation"), "months"] == 155
+
+
 def test_raw_pulls_are_kept_in_data_raw(pipeline):
     raw = pipeline["root"] / "data" / "raw"
     assert (raw / "equity" / "prices_embedded.parquet").is_file()
@@ -73,6 +89,9 @@ def test_reports_are_html_with_real_content_and_an_index(pipeline):
     assert "Data overview" in overview
     assert "skfolio embedded daily adjusted closes" in overview
     assert "RRC" in overview and "14.7%" in overview  # stale RRC prices: share of zero-return days
+    managed = (reports / "02_volatility_managed.html").read_text()
+    assert "Volatility-managed portfolios" in managed and "TRAIN_END=2005-12-31" in managed
+    assert "onefactor" in managed and "Shapiro" in managed
     assert overview.count("<img") >= 2 or overview.count("image/png") >= 2
     index = (reports / "index.html").read_text()
     assert "01_data_overview.html" in index and "1990-01-02" in index
@@ -82,7 +101,7 @@ def test_second_run_is_all_up_to_date(pipeline):
     second = pipeline["second"]
     assert second.returncode == 0, second.stdout[-3000:]
     assert _executed(second.stdout) == set()
-    assert {"prepare", "reports:01_data_overview"} <= _skipped(second.stdout)
+    assert {"prepare", "volmanaged", "reports:01_data_overview", "reports:02_volatility_managed"} <= _skipped(second.stdout)
 
 
 def test_changing_min_days_reruns_only_what_reads_it(pipeline):
@@ -94,6 +113,17 @@ def test_changing_min_days_reruns_only_what_reads_it(pipeline):
     assert not {"pull_equity", "pull_rf"} & executed
     again = _doit(env)
     assert _executed(again.stdout) == set()
+
+
+def test_changing_train_end_reruns_only_the_study_and_its_report(pipeline):
+    env = {**pipeline["env"], "TRAIN_END": "2007-12-31"}
+    run = _doit(env)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert _executed(run.stdout) == {"volmanaged", "reports:02_volatility_managed", "reports:index"}
+    performance = pd.read_csv(pipeline["root"] / "output" / "tables" / "volmanaged_performance.csv")
+    assert performance.loc[performance["window"] == "evaluation", "first_month"].iloc[0] == "2008-01-31"
+    report = (pipeline["root"] / "output" / "reports" / "02_volatility_managed.html").read_text()
+    assert "TRAIN_END=2007-12-31" in report
 
 
 def test_doit_clean_keeps_raw_pulls(pipeline):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -96,7 +97,8 @@ def execute_notebook(path: Path, *, timeout: int = 1200) -> nbformat.NotebookNod
         client.execute()
     except CellExecutionError as exc:
         number, first_line = _failed_cell(nb)
-        summary = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # drop the traceback's terminal colours
+        summary = text.splitlines()[-1] if text else type(exc).__name__
         raise ReportError(f"{path}: cell {number} ({first_line!r}) failed: {summary}") from exc
     return nb
 
