@@ -113,6 +113,7 @@ def test_changing_min_days_reruns_only_what_reads_it(pipeline):
     assert not {"pull_equity", "pull_rf"} & executed
     again = _doit(env)
     assert _executed(again.stdout) == set()
+    assert _doit(pipeline["env"]).returncode == 0  # back to the defaults for the tests that follow
 
 
 def test_changing_train_end_reruns_only_the_study_and_its_report(pipeline):
