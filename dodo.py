@@ -1,7 +1,7 @@
 """The research, as a task graph (`doit list` prints it; `doit` runs it; `doit settings` shows the settings).
 
-    pull_equity, pull_rf ─► prepare ─► volmanaged ───────────────────────────┐
-    pull_options ─► filter_options ─► option_portfolios ─────────────────────┼─► reports (HTML)
+    pull_equity, pull_rf ─► prepare ─► volmanaged ──────────────┐
+    pull_options ─► filter_options ─► option_portfolios ────────┴─► reports (HTML)
 
 Each task names the files it reads (file_dep) and writes (targets) and the settings it uses, so a change
 to a file, to the code of its stage or to one of its settings in `.env` reruns exactly what it affects.
@@ -20,6 +20,12 @@ from doit.tools import config_changed
 
 import settings
 from asset_pricing.io import DataValidationError
+from asset_pricing.options.stage_portfolios import SETTINGS_READ as OPTION_PORTFOLIO_SETTINGS
+from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_inputs, option_portfolio_targets
+from asset_pricing.options.stage_quotes import SETTINGS_READ as OPTION_PULL_SETTINGS
+from asset_pricing.options.stage_quotes import (
+    filter_options, filter_options_file_dep, filter_options_targets, pull_options, pull_options_targets,
+)
 from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
@@ -38,7 +44,7 @@ PACKAGE = ROOT / "src" / "asset_pricing"
 P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
 
 DOIT_CONFIG = {
-    "default_tasks": ["pull_equity", "pull_rf", "prepare", "volmanaged", "reports"],
+    "default_tasks": ["pull_equity", "pull_rf", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "reports"],
     "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
     "backend": "sqlite3",
     "verbosity": 2,
@@ -151,12 +157,53 @@ def task_volmanaged():
 
 
 # ---------------------------------------------------------------------------------------------------
+# 3b. S&P 500 option portfolios: quotes → CJS Level 1-3 filters → 54 CJS and 18 HKM portfolios
+# ---------------------------------------------------------------------------------------------------
+FILTER_SETTINGS = ("OPTIONS_SOURCE", "OPTIONS_START", "OPTIONS_END", "DIVIDEND_YIELD")
+
+
+def task_pull_options():
+    """Pull option quotes year by year (synthetic panel on the real S&P 500 path, WRDS OptionMetrics or your files)."""
+    manual = sorted((P.manual / "options").glob("*.*")) if CFG["OPTIONS_SOURCE"] == "files" else []
+    return {
+        "actions": [_run(pull_options)],
+        "file_dep": manual + _code("sources", "options/synthetic.py", "options/schema.py", "options/bsm.py"),
+        "targets": pull_options_targets(P, CFG),
+        "uptodate": [_settings(*OPTION_PULL_SETTINGS)],
+    }
+
+
+def task_filter_options():
+    """Apply the CJS Level 1-3 quote filters (Table B.1) year by year; write filtered quotes and the filter table."""
+    return {
+        "actions": [_run(filter_options)],
+        "file_dep": filter_options_file_dep(P, CFG) + _code("options/filters.py", "options/smile.py", "options/schema.py", "options/stage_quotes.py"),
+        "targets": filter_options_targets(P, CFG),
+        "uptodate": [_settings(*FILTER_SETTINGS)],
+        "clean": True,
+    }
+
+
+def task_option_portfolios():
+    """Build the 54 CJS leverage-adjusted call/put portfolios and the 18 HKM portfolios (daily and monthly)."""
+    return {
+        "actions": [_run(build_option_portfolios)],
+        "file_dep": option_portfolio_inputs(P, CFG) + _code("options/portfolios.py", "options/stage_portfolios.py", "options/bsm.py", "options/smile.py"),
+        "targets": option_portfolio_targets(P),
+        "uptodate": [_settings(*OPTION_PORTFOLIO_SETTINGS)],
+        "clean": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
 # 4. Reports: execute the notebooks into _output/reports/*.html, plus an index
 # ---------------------------------------------------------------------------------------------------
 STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     # stage name used in a notebook's metadata "uses" -> (its output files, the settings it reads)
     "prepare": (prepare_targets(P), PREPARE_SETTINGS),
     "volmanaged": (volmanaged_targets(P), tuple(VOLMANAGED_SETTINGS)),
+    "option_quotes": (filter_options_targets(P, CFG), FILTER_SETTINGS),
+    "option_portfolios": (option_portfolio_targets(P), tuple(OPTION_PORTFOLIO_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 

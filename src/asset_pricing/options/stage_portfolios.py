@@ -1,0 +1,156 @@
+"""Option-portfolio stage: filtered quotes → CJS daily/monthly and HKM monthly returns (SPEC §3.3, §3.6).
+
+Reads (DATA_DIR/interim/options/): ``meta.json`` (source label, years), ``underlying.parquet`` (trading
+days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` and ``smile_fit_YYYY.parquet`` per year.
+Writes (DATA_DIR/processed/options/): ``cjs_daily_returns.parquet``, ``cjs_portfolio_returns.parquet``,
+``hkm_portfolio_returns.parquet``, each with ``df.attrs["data_source"]`` = the label of meta.json.
+Settings read: MAX_FILL_SHARE, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
+input files for the task graph).
+
+Years are processed one at a time (progress bar) so memory stays at two years of quotes: the portfolios
+formed on the last trading day of year Y are held to the first trading day of Y+1, whose quotes and
+smile fits are carried over from the next year's files, so no day is lost at a year boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from asset_pricing import io
+from asset_pricing.options import portfolios
+from asset_pricing.paths import ProjectPaths
+
+log = logging.getLogger(__name__)
+
+DAILY_FILE = "cjs_daily_returns.parquet"
+CJS_MONTHLY_FILE = "cjs_portfolio_returns.parquet"
+HKM_MONTHLY_FILE = "hkm_portfolio_returns.parquet"
+SETTINGS_READ = ("MAX_FILL_SHARE", "ALLOW_PARTIAL_MONTHS")  # for doit's config_changed up-to-date check
+
+
+def options_interim(paths: ProjectPaths) -> Path:
+    """DATA_DIR/interim/options: the quote stage's outputs (contract in notes/options_contract.md)."""
+    return paths.interim / "options"
+
+
+def quotes_file(paths: ProjectPaths, year: int) -> Path:
+    """Filtered quotes of one calendar year."""
+    return options_interim(paths) / f"quotes_filtered_{year}.parquet"
+
+
+def smile_file(paths: ProjectPaths, year: int) -> Path:
+    """Smile fits (filter 9) of one calendar year."""
+    return options_interim(paths) / f"smile_fit_{year}.parquet"
+
+
+def option_portfolio_targets(paths: ProjectPaths) -> list[Path]:
+    """Files written by :func:`build_option_portfolios` (doit ``targets``)."""
+    out = paths.processed / "options"
+    return [out / DAILY_FILE, out / CJS_MONTHLY_FILE, out / HKM_MONTHLY_FILE]
+
+
+def option_portfolio_inputs(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
+    """Files read by :func:`build_option_portfolios` (doit ``file_dep``), for the years OPTIONS_START..OPTIONS_END."""
+    years = range(cfg["OPTIONS_START"].year, cfg["OPTIONS_END"].year + 1)
+    interim = options_interim(paths)
+    return [interim / "meta.json", interim / "underlying.parquet"] + [
+        path for year in years for path in (quotes_file(paths, year), smile_file(paths, year))
+    ]
+
+
+def read_options_meta(paths: ProjectPaths) -> dict[str, Any]:
+    """``meta.json`` of the quote stage (source, label, start, end, years); errors name the file."""
+    meta_file = options_interim(paths) / "meta.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{meta_file}: file not found (run the option-quote stage first, e.g. `doit`).")
+    meta = json.loads(meta_file.read_text())
+    missing = [key for key in ("label", "start", "end", "years") if key not in meta]
+    if missing:
+        raise io.DataValidationError(f"{meta_file}: missing key(s) {', '.join(missing)}.")
+    return meta
+
+
+def _read_underlying(paths: ProjectPaths, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    source = options_interim(paths) / "underlying.parquet"
+    underlying = io.read_parquet(source)
+    io.require_columns(underlying, portfolios.UNDERLYING_COLUMNS, str(source))
+    io.validate_date_index(underlying.index, str(source))
+    window = underlying.loc[(underlying.index >= start) & (underlying.index <= end)]
+    if window.empty:
+        raise io.DataValidationError(f"{source}: no trading day between {start:%Y-%m-%d} and {end:%Y-%m-%d} (meta.json window).")
+    return window
+
+
+def _read_year(paths: ProjectPaths, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quotes (only the columns the construction uses) and smile fits of one year; errors name the file."""
+    q_file, s_file = quotes_file(paths, year), smile_file(paths, year)
+    quotes = io.read_parquet(q_file)
+    io.require_columns(quotes, portfolios.QUOTE_COLUMNS, str(q_file))
+    fits = io.read_parquet(s_file)
+    io.require_columns(fits, portfolios.SMILE_COLUMNS, str(s_file))
+    return quotes[list(portfolios.QUOTE_COLUMNS)], fits[list(portfolios.SMILE_COLUMNS)]
+
+
+def daily_returns_by_year(
+    paths: ProjectPaths, underlying: pd.DataFrame, years: list[int], max_fill_share: float
+) -> pd.DataFrame:
+    """CJS daily returns of all years, each year carrying the next year's first trading day for t+1.
+
+    Year Y's portfolios are formed on its trading days; the quotes and smile fits of the first trading
+    day after Y (in year Y+1's files) are appended so that the last formation day of Y has its t+1.
+    """
+    calendar = portfolios.trading_calendar(underlying)
+    trading_days = calendar.index
+    pieces = []
+    current = _read_year(paths, years[0])
+    for position, year in enumerate(tqdm(years, desc="CJS portfolios", unit="year")):
+        following = _read_year(paths, years[position + 1]) if position + 1 < len(years) else None
+        quotes, fits = current
+        formation_dates = trading_days[trading_days.year == year]
+        if following is not None and len(formation_dates):
+            next_day = trading_days[trading_days > formation_dates[-1]][:1]
+            quotes = pd.concat([quotes, following[0].loc[following[0]["date"].isin(next_day)]], ignore_index=True)
+            fits = pd.concat([fits, following[1].loc[following[1]["date"].isin(next_day)]], ignore_index=True)
+        if len(formation_dates):
+            try:
+                pieces.append(portfolios.daily_portfolio_returns(quotes, calendar, fits, formation_dates, max_fill_share))
+            except io.DataValidationError as exc:
+                raise io.DataValidationError(f"{quotes_file(paths, year)}: {exc}") from exc
+        else:
+            log.warning("no trading day of the underlying in %d: no portfolios formed", year)
+        current = following
+    return portfolios.sort_by_portfolio(pd.concat(pieces, ignore_index=True))
+
+
+def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
+    """Stage: filtered quotes → CJS daily, CJS monthly (54) and HKM monthly (18) returns.
+
+    Settings: MAX_FILL_SHARE (a portfolio-day whose filled weight exceeds it is NaN) and
+    ALLOW_PARTIAL_MONTHS (compound a month's valid days despite a NaN day).
+    """
+    meta = read_options_meta(paths)
+    label = meta["label"]
+    years = sorted(int(year) for year in meta["years"])
+    if not years:
+        raise io.DataValidationError(f"{options_interim(paths) / 'meta.json'}: 'years' is empty.")
+    underlying = _read_underlying(paths, pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"]))
+
+    daily = daily_returns_by_year(paths, underlying, years, cfg["MAX_FILL_SHARE"])
+    cjs_monthly = portfolios.compound_monthly(daily, cfg["ALLOW_PARTIAL_MONTHS"])
+    hkm_monthly = portfolios.hkm_portfolio_returns(cjs_monthly)
+    log.info(
+        "CJS daily: %d portfolio-days, %.1f%% NaN, mean fill share %.3f; monthly: %.1f%% NaN (ALLOW_PARTIAL_MONTHS=%s)",
+        len(daily), 100 * daily["return"].isna().mean(), np.nanmean(daily["fill_share"]),
+        100 * cjs_monthly["return"].isna().mean(), cfg["ALLOW_PARTIAL_MONTHS"],
+    )
+    outputs = [daily, cjs_monthly, hkm_monthly]
+    for frame in outputs:
+        frame.attrs["data_source"] = label
+    return [io.write_parquet(frame, target, index=False) for frame, target in zip(outputs, option_portfolio_targets(paths))]

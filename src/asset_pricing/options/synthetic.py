@@ -1,0 +1,693 @@
+"""Synthetic OptionMetrics-format S&P 500 option panel on the real index closes (SPEC §3.5).
+
+Deterministic from a seed, vectorized with numpy, generated one calendar year at a time (bounded memory).
+
+Market
+    The real S&P 500 closes of the embedded data (``load_prices()["SP500"]``); the risk-free rate of the
+    embedded Fama–French RF series, y = (1 + RF_month)^12 − 1 for every day of that month (RF_month is
+    the one-month T-bill bought at the start of the month, so it is known on each of its days), r =
+    log1p(y); a constant continuous dividend yield q (``DIVIDEND_YIELD``).
+
+Contracts
+    Expirations on the third Friday of every month, listed up to ``monthly_horizon_days`` ahead, and of
+    the quarterly months (Mar, Jun, Sep, Dec) further out, up to ``quarterly_horizon_days`` (τ from 1
+    to ~370 days). Strikes on a 5-point grid within ±35% of the index, a 25-point grid beyond, over
+    moneyness K/S ∈ [0.5, 1.5]. Every strike has a call and a put; ``optionid`` is a function of
+    (exdate, strike, type), so it is stable across days.
+
+Size
+    The contract-days of that universe are sampled to about ``target_quotes`` rows with a coupled
+    ("threshold") design: each (exdate, strike) draws one uniform u from a hash of the seed, and is
+    quoted on day t when u < c·g(m_t, τ_t), where g = 1 around the money and out to 130 days and decays
+    away from it; c is the value at which the rows counted on every 5th trading day (with the contracts'
+    own uniforms) match the target. A quoted contract therefore stays quoted from one day to the next
+    (as on a real exchange) while the far wings and long maturities are thinned first.
+
+Implied volatility surface (per contract-day)
+    ln σ = ln σ_ATM(τ, t) + W·tanh((s(τ)·x + c(τ)·x²)/W) + ε,   x = ln(K/S_t),
+    σ²_ATM(τ, t) = VP · [θ + (v_t − θ)(1 − e^{−κT})/(κT)] · exp(2·R·s(τ)·L·tanh(gap_t/L)),
+    v_t = EWMA (λ = 0.94) of the real daily squared log returns ×252, down days weighted 1.4 and up days
+    0.6 (asymmetric news, as in GJR-GARCH), θ the long-run mean of v over the whole embedded history (a
+    constant of the calibration), VP the
+    variance premium, κ the speed of mean reversion (term structure); s(τ) < 0 is the skew and c(τ) > 0
+    the curvature, both ∝ (30/τ)^p; gap_t = ln S_t − EWMA(ln S) (half-life 10 days). With R > 1 (the
+    "skew stickiness ratio") the ATM level falls by more than the skew when the index rises
+    (d ln σ_ATM / d ln S ≈ R·s), so a fixed strike's IV falls as the index rises, as on real SPX
+    (d ln σ_K / d ln S ≈ (R − 1)·s < 0); a smile that only moves with moneyness would do the opposite.
+    ε ~ N(0, quote_noise²) is shared by the call and the put of a strike (parity ties them).
+
+Quotes
+    Black–Scholes–Merton prices with the dividend yield (:mod:`asset_pricing.options.bsm`); quoted
+    spread 0.10 + 4% of the price (±25% noise, capped at 8); bid rounded down and offer up to the tick
+    (0.05 below 3, 0.10 above) with the mid kept at or above the model price; the vendor's implied
+    volatility is the IV of the mid (Newton from the model σ, bisection where Newton fails, NaN where no σ
+    fits); delta at that IV; volume and open interest over-dispersed Poisson, highest near the money and
+    at short maturities.
+
+Planted defects (ground truth in ``truth_YYYY.parquet``)
+    A share ``defect_share`` of the rows for each kind, each aimed at one filter (SPEC §3.2) and planted
+    only where no earlier filter would remove the row anyway (7 < τ < 180, 0.83 < m < 1.17, …), at most
+    one defect per (date, exdate, strike): duplicates (1), same terms at another price with an IV away
+    from the slice median (2), zero bid (3), IV out of range (5), mid below intrinsic value (7; the
+    vendor's IV is left stale), put price raised so the parity rate is negative (8), smile outliers
+    repriced at 1.45–1.6 times (calls) or 0.55–0.65 times (puts) the IV, directions that raise the parity
+    rate so filter 8 cannot take them (9), call price raised so the parity rate is 10–25 points above the
+    risk-free rate (10; IV left stale; never in an expiry that has a smile outlier, whose fit would pull
+    the put leg). A share ``missing_share`` of contract-days has no quote (``missing_quote``, row −1 in
+    the truth table).
+
+Clean world (:meth:`SyntheticPanelSpec.clean_world`): flat σ, no noise, no defects, no missing quotes,
+no tick rounding (mid = Black–Scholes price exactly, IV = σ) — the "Black–Scholes world" in which
+leverage-adjusted option portfolios must have a market beta of one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from asset_pricing.options.bsm import bs_delta, bs_price, bs_vega, implied_volatility
+from asset_pricing.options.schema import CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STRIKE_SCALE, day_numbers
+
+import settings
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_LABEL = DATA_SOURCE_LABELS["synthetic"]
+TRADING_DAYS_PER_YEAR = 252
+DEFECT_TARGET_STEP: dict[str, int] = {
+    "duplicate": 1,
+    "different_price": 2,
+    "zero_bid": 3,
+    "iv_out_of_range": 5,
+    "below_intrinsic": 7,
+    "parity_negative_rate": 8,
+    "smile_outlier": 9,
+    "parity_outlier": 10,
+}
+MISSING_QUOTE = "missing_quote"
+DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
+TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
+GENERATOR_VERSION = 1  # bump when the algorithm changes, so the pull stage regenerates stale files
+_ESTIMATE_STRIDE_DAYS = 5
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class VolatilitySurface:
+    """Parameters of the implied-volatility surface (see the module docstring for the formula)."""
+
+    variance_premium: float = 1.1
+    ewma_lambda: float = 0.94
+    down_news_weight: float = 1.4
+    up_news_weight: float = 0.6
+    mean_reversion_per_year: float = 3.0
+    skew_30d: float = -2.2
+    curvature_30d: float = 1.0
+    maturity_exponent: float = 0.4
+    min_skew_days: float = 7.0
+    wing_cap: float = 1.2
+    leverage_ratio: float = 1.5
+    leverage_halflife_days: float = 10.0
+    leverage_cap: float = 0.08
+    quote_noise: float = 0.01
+    flat_volatility: float | None = None
+
+
+@dataclass(frozen=True)
+class ContractGrid:
+    """Listed expirations and strikes, and the sampling weight g(m, τ) of contract-days."""
+
+    near_step: float = 5.0
+    far_step: float = 25.0
+    near_band: float = 0.35
+    moneyness_range: tuple[float, float] = (0.5, 1.5)
+    monthly_horizon_days: int = 240
+    quarterly_horizon_days: int = 370
+    core_moneyness: float = 0.15
+    moneyness_decay: float = 0.07
+    core_tau_days: float = 130.0
+    tau_decay_days: float = 60.0
+    weight_floor: float = 0.03
+
+
+@dataclass(frozen=True)
+class SyntheticPanelSpec:
+    """Everything that determines the synthetic panel; equal specs give identical panels."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    target_quotes: int = 1_000_000
+    seed: int = 20130901
+    dividend_yield: float = 0.02
+    secid: int = 108105
+    defect_share: float = 0.002
+    missing_share: float = 0.01
+    tick_rounding: bool = True
+    surface: VolatilitySurface = field(default_factory=VolatilitySurface)
+    grid: ContractGrid = field(default_factory=ContractGrid)
+
+    @classmethod
+    def from_settings(cls, cfg: dict[str, Any]) -> "SyntheticPanelSpec":
+        """The spec of the settings OPTIONS_START/END, SYNTHETIC_*, DIVIDEND_YIELD, OPTIONS_SECID."""
+        return cls(
+            start=pd.Timestamp(cfg["OPTIONS_START"]),
+            end=pd.Timestamp(cfg["OPTIONS_END"]),
+            target_quotes=int(cfg["SYNTHETIC_QUOTES"]),
+            seed=int(cfg["SYNTHETIC_SEED"]),
+            dividend_yield=float(cfg["DIVIDEND_YIELD"]),
+            secid=int(cfg["OPTIONS_SECID"]),
+            defect_share=float(cfg["SYNTHETIC_DEFECT_SHARE"]),
+            missing_share=float(cfg["SYNTHETIC_MISSING_SHARE"]),
+        )
+
+    def clean_world(self, sigma: float = 0.2) -> "SyntheticPanelSpec":
+        """Black–Scholes world: flat σ, no quote noise, no defects, no missing quotes, no tick rounding."""
+        flat = replace(self.surface, flat_volatility=float(sigma), quote_noise=0.0)
+        return replace(self, surface=flat, defect_share=0.0, missing_share=0.0, tick_rounding=False)
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.start.year, self.end.year + 1))
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly description (the pull stage compares it to decide whether files are current)."""
+        return {
+            "generator_version": GENERATOR_VERSION,
+            "start": f"{self.start:%Y-%m-%d}",
+            "end": f"{self.end:%Y-%m-%d}",
+            "target_quotes": self.target_quotes,
+            "seed": self.seed,
+            "dividend_yield": self.dividend_yield,
+            "secid": self.secid,
+            "defect_share": self.defect_share,
+            "missing_share": self.missing_share,
+            "tick_rounding": self.tick_rounding,
+            "surface": vars(self.surface),
+            "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.grid).items()},
+        }
+
+
+@dataclass(frozen=True)
+class SyntheticYear:
+    """One calendar year of raw quotes (OptionMetrics columns, file order) and its planted-defect truth."""
+
+    year: int
+    quotes: pd.DataFrame
+    truth: pd.DataFrame
+
+
+# ---------------------------------------------------------------------------------------------------
+# Market inputs
+# ---------------------------------------------------------------------------------------------------
+def daily_rf_annual(dates: pd.DatetimeIndex, rf_monthly: pd.DataFrame) -> pd.Series:
+    """Effective annual rate y = (1 + RF_month)^12 − 1 of each day's calendar month (SPEC §3.6).
+
+    Raises ``SettingsError`` naming OPTIONS_START/OPTIONS_END when a day's month has no rate.
+    """
+    annual = (1.0 + rf_monthly["rf_month"]) ** 12 - 1.0
+    by_month = pd.Series(annual.to_numpy(), index=rf_monthly.index.to_period("M"))
+    values = by_month.reindex(dates.to_period("M")).to_numpy()
+    if np.isnan(values).any():
+        first = dates[np.isnan(values)][0]
+        raise settings.SettingsError(
+            f"Settings OPTIONS_START/OPTIONS_END reach {first:%Y-%m}, outside the embedded risk-free rate "
+            f"({rf_monthly.index[0]:%Y-%m} … {rf_monthly.index[-1]:%Y-%m}): shorten the option window."
+        )
+    return pd.Series(values, index=dates, name="rf_annual")
+
+
+def synthetic_market(
+    spec: SyntheticPanelSpec, closes: pd.Series | None = None, rf_monthly: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, float]:
+    """Per trading day of the window: close, rf_annual, r, q, variance (annualized EWMA), trend_gap.
+
+    ``closes`` defaults to the embedded S&P 500 index and ``rf_monthly`` to the embedded RF series; the
+    EWMA variance and the trend use the whole close history before the window as warm-up. Also returns
+    the long-run annualized variance θ (mean of the EWMA's weighted 252·r² over the whole history).
+    """
+    if closes is None or rf_monthly is None:
+        from asset_pricing.sources.embedded import EMBEDDED_MARKET, load_prices, load_rf_monthly
+
+        closes = load_prices()[EMBEDDED_MARKET] if closes is None else closes
+        rf_monthly = load_rf_monthly() if rf_monthly is None else rf_monthly
+    closes = closes.dropna().astype(float)
+    log_close = np.log(closes)
+    log_return = log_close.diff().fillna(0.0)
+    squared_return = log_return.pow(2) * TRADING_DAYS_PER_YEAR
+    surface = spec.surface
+    news = squared_return * np.where(log_return < 0, surface.down_news_weight, surface.up_news_weight)
+    news.iloc[0] = squared_return.iloc[1:21].mean()  # the recursion starts from the first month's variance
+    variance = news.ewm(alpha=1.0 - surface.ewma_lambda, adjust=False).mean()
+    trend = log_close.ewm(halflife=surface.leverage_halflife_days, adjust=False).mean()
+    in_window = (closes.index >= spec.start) & (closes.index <= spec.end)
+    dates = pd.DatetimeIndex(closes.index[in_window], name="date")
+    if len(dates) == 0:
+        raise settings.SettingsError(
+            f"Settings OPTIONS_START={spec.start:%Y-%m-%d}/OPTIONS_END={spec.end:%Y-%m-%d} select no day of the "
+            f"embedded S&P 500 closes ({closes.index[0]:%Y-%m-%d} … {closes.index[-1]:%Y-%m-%d})."
+        )
+    rf_annual = daily_rf_annual(dates, rf_monthly)
+    market = pd.DataFrame(
+        {
+            "close": closes[in_window].to_numpy(),
+            "rf_annual": rf_annual.to_numpy(),
+            "r": np.log1p(rf_annual.to_numpy()),
+            "q": spec.dividend_yield,
+            "variance": variance[in_window].to_numpy(),
+            "trend_gap": (log_close - trend)[in_window].to_numpy(),
+        },
+        index=dates,
+    )
+    return market, float(news.iloc[1:].mean())
+
+
+def synthetic_underlying(market: pd.DataFrame) -> pd.DataFrame:
+    """The underlying table of the contract (close, rf_annual, r, q by date) from :func:`synthetic_market`."""
+    underlying = market[["close", "rf_annual", "r", "q"]].copy()
+    underlying.attrs["data_source"] = SYNTHETIC_LABEL
+    return underlying
+
+
+# ---------------------------------------------------------------------------------------------------
+# Contracts and sampling
+# ---------------------------------------------------------------------------------------------------
+def expiration_calendar(first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """Third Fridays of every month from ``first`` to ``last`` (columns exdate, quarterly)."""
+    months = pd.date_range(first.to_period("M").to_timestamp(), last, freq="MS")
+    first_friday = months + pd.to_timedelta((4 - months.dayofweek) % 7, unit="D")
+    third_friday = first_friday + pd.Timedelta(days=14)
+    return pd.DataFrame({"exdate": third_friday, "quarterly": np.isin(third_friday.month, (3, 6, 9, 12))})
+
+
+def _ragged_arange(counts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Concatenation of arange(n) for every n in ``counts``, without a Python loop."""
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def listed_contract_days(day_days: NDArray[np.int64], closes: FloatArray, expirations: pd.DataFrame, grid: ContractGrid) -> dict[str, NDArray]:
+    """Every listed (day, exdate, strike) of the universe: arrays day (position), exdate_days, strike, tau.
+
+    An expiration is listed while 1 ≤ τ ≤ its horizon; strikes are multiples of ``near_step`` with
+    moneyness in ``moneyness_range`` and, beyond ±``near_band`` from the money, multiples of ``far_step``.
+    """
+    exdate_days = day_numbers(expirations["exdate"])
+    horizon = np.where(expirations["quarterly"].to_numpy(), grid.quarterly_horizon_days, grid.monthly_horizon_days)
+    tau_matrix = exdate_days[None, :] - day_days[:, None]
+    day_of_pair, expiry_of_pair = np.nonzero((tau_matrix >= 1) & (tau_matrix <= horizon[None, :]))
+    low, high = grid.moneyness_range
+    first_index = np.ceil(low * closes / grid.near_step).astype(np.int64)
+    strikes_per_day = np.floor(high * closes / grid.near_step).astype(np.int64) - first_index + 1
+    counts = strikes_per_day[day_of_pair]
+    pair = np.repeat(np.arange(len(day_of_pair)), counts)
+    day = day_of_pair[pair]
+    strike = grid.near_step * (first_index[day] + _ragged_arange(counts)).astype(np.float64)
+    on_grid = (np.abs(strike / closes[day] - 1.0) <= grid.near_band) | (np.mod(strike, grid.far_step) == 0)
+    day, strike, pair = day[on_grid], strike[on_grid], pair[on_grid]
+    contract_exdate = exdate_days[expiry_of_pair[pair]]
+    return {"day": day, "exdate_days": contract_exdate, "strike": strike, "tau": contract_exdate - day_days[day]}
+
+
+def sampling_weight(moneyness: FloatArray, tau_days: NDArray[np.int64], grid: ContractGrid) -> FloatArray:
+    """g(m, τ) ∈ [floor, 1]: 1 within ±core_moneyness and τ ≤ core_tau_days, Gaussian/exponential decay beyond."""
+    excess_m = np.maximum(np.abs(moneyness - 1.0) - grid.core_moneyness, 0.0) / grid.moneyness_decay
+    excess_tau = np.maximum(tau_days - grid.core_tau_days, 0.0) / grid.tau_decay_days
+    return grid.weight_floor + (1.0 - grid.weight_floor) * np.exp(-0.5 * excess_m**2 - excess_tau)
+
+
+def contract_uniform(exdate_days: NDArray[np.int64], strike: FloatArray, seed: int) -> FloatArray:
+    """A uniform in [0, 1) per (exdate, strike) from a splitmix64 hash of the key and the seed."""
+    with np.errstate(over="ignore"):
+        seed_mix = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+        key = (exdate_days.astype(np.uint64) * np.uint64(100_003) + np.round(strike * 8).astype(np.uint64)) ^ seed_mix
+        z = key + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def contract_optionid(exdate_days: NDArray[np.int64], strike: FloatArray, is_call: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Stable contract id: ((exdate day number · 10^6 + strike·10) · 2 + is_put)."""
+    return ((exdate_days.astype(np.int64) * 1_000_000 + np.round(strike * 10).astype(np.int64)) * 2 + (~is_call)).astype(np.int64)
+
+
+def sampling_intensity(market: pd.DataFrame, expirations: pd.DataFrame, spec: SyntheticPanelSpec) -> float:
+    """The c for which the panel has about ``target_quotes`` rows, counted on every 5th trading day.
+
+    A contract-day is quoted when u < c·g, i.e. when u/g < c, so c is the k-th smallest u/g of the
+    sampled contract-days with k = target / (5 · 2 (call, put) · (1 − missing_share) · (1 + 2·defect_share)).
+    Counting with the contracts' own uniforms (not their expectation) makes the size close to the target.
+    """
+    sample = market.iloc[::_ESTIMATE_STRIDE_DAYS]
+    universe = listed_contract_days(day_numbers(sample.index), sample["close"].to_numpy(), expirations, spec.grid)
+    weight = sampling_weight(universe["strike"] / sample["close"].to_numpy()[universe["day"]], universe["tau"], spec.grid)
+    ratio = contract_uniform(universe["exdate_days"], universe["strike"], spec.seed) / weight
+    rows_per_contract_day = _ESTIMATE_STRIDE_DAYS * 2.0 * (1.0 - spec.missing_share) * (1.0 + 2.0 * spec.defect_share)
+    needed = int(round(spec.target_quotes / rows_per_contract_day))
+    if needed >= len(ratio):
+        raise settings.SettingsError(
+            f"Setting SYNTHETIC_QUOTES={spec.target_quotes} is invalid: the synthetic universe of "
+            f"{spec.start:%Y-%m}…{spec.end:%Y-%m} holds only about {rows_per_contract_day * len(ratio):,.0f} quotes; ask for fewer."
+        )
+    return float(np.partition(ratio, needed)[needed])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Surface and quotes
+# ---------------------------------------------------------------------------------------------------
+def implied_volatility_surface(
+    log_moneyness: FloatArray, tau_days: FloatArray, variance: FloatArray, trend_gap: FloatArray,
+    long_run_variance: float, surface: VolatilitySurface,
+) -> FloatArray:
+    """Model σ(x, τ, t) of the module docstring (before quote noise); flat when ``flat_volatility`` is set."""
+    if surface.flat_volatility is not None:
+        return np.full(np.shape(log_moneyness), surface.flat_volatility)
+    T = tau_days / 365.0
+    decay = surface.mean_reversion_per_year * T
+    horizon_variance = long_run_variance + (variance - long_run_variance) * (1.0 - np.exp(-decay)) / decay
+    maturity_scale = (30.0 / np.maximum(tau_days, surface.min_skew_days)) ** surface.maturity_exponent
+    skew = surface.skew_30d * maturity_scale
+    curvature = surface.curvature_30d * maturity_scale
+    leverage = surface.leverage_ratio * skew * surface.leverage_cap * np.tanh(trend_gap / surface.leverage_cap)
+    log_atm = 0.5 * np.log(surface.variance_premium * horizon_variance) + leverage
+    shape = skew * log_moneyness + curvature * log_moneyness**2
+    return np.exp(log_atm + surface.wing_cap * np.tanh(shape / surface.wing_cap))
+
+
+def tick_size(price: FloatArray) -> FloatArray:
+    """CBOE SPX tick: 0.05 below 3 index points, 0.10 from 3 up."""
+    return np.where(price < 3.0, 0.05, 0.10)
+
+
+def floor_to_tick(price: FloatArray) -> FloatArray:
+    tick = tick_size(price)
+    return np.round(np.floor(price / tick + 1e-9) * tick, 2)
+
+
+def ceil_to_tick(price: FloatArray) -> FloatArray:
+    tick = tick_size(price)
+    return np.round(np.ceil(price / tick - 1e-9) * tick, 2)
+
+
+def quoted_spread(price: FloatArray, noise: FloatArray | None = None) -> FloatArray:
+    """Bid–offer spread 0.10 + 0.04·price, capped to [0.10, 8], times exp(noise) when given."""
+    spread = np.clip(0.10 + 0.04 * price, 0.10, 8.0)
+    return spread if noise is None else np.clip(spread * np.exp(noise), 0.10, 8.0)
+
+
+def bid_offer(price: FloatArray, spread: FloatArray, tick_rounding: bool) -> tuple[FloatArray, FloatArray]:
+    """Bid and offer around a model price.
+
+    With tick rounding: bid = floor_tick(price − spread/2) ≥ 0, offer = ceil_tick(2·price − bid), so the
+    mid is never below the model price (and so never below the no-arbitrage lower bound); far
+    out-of-the-money options get a zero bid as on real SPX. Without: price ∓ min(spread, price)/2 exactly.
+    """
+    if not tick_rounding:
+        half = 0.5 * np.minimum(spread, price)
+        return price - half, price + half
+    bid = np.maximum(floor_to_tick(price - 0.5 * spread), 0.0)
+    offer = np.maximum(ceil_to_tick(2.0 * price - bid), np.round(bid + tick_size(bid), 2))
+    return bid, offer
+
+
+def mid_implied_volatility(
+    mid: FloatArray, S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, is_call: NDArray[np.bool_], start: FloatArray,
+) -> FloatArray:
+    """The vendor's IV of a mid price: 4 Newton steps from ``start``, bisection where they do not converge.
+
+    NaN where no σ ∈ [1e-4, 5] reproduces the mid (e.g. a mid below the arbitrage bound).
+    """
+    sigma = start.copy()
+    for _ in range(4):
+        gap = mid - bs_price(S, K, T, r, q, sigma, is_call)
+        vega = bs_vega(S, K, T, r, q, sigma)
+        step = np.divide(gap, vega, out=np.zeros_like(gap), where=vega > 1e-8)
+        sigma = np.clip(sigma + step, 1e-3, 5.0)
+    error = np.abs(bs_price(S, K, T, r, q, sigma, is_call) - mid)
+    stuck = ~(error <= 1e-6 * np.maximum(mid, 1.0))
+    if stuck.any():
+        sigma[stuck] = implied_volatility(mid[stuck], S[stuck], K[stuck], T[stuck], r[stuck], q[stuck], is_call[stuck], tol=1e-8)
+    return sigma
+
+
+def _trading_activity(
+    log_moneyness: FloatArray, tau_days: FloatArray, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Volume and open interest: over-dispersed Poisson, highest at the money and short maturities."""
+    intensity = 5.0 + 3000.0 * np.exp(-((log_moneyness / 0.06) ** 2)) * np.exp(-tau_days / 75.0)
+    volume = rng.poisson(intensity * rng.gamma(0.5, 2.0, size=intensity.shape))
+    open_interest = rng.poisson(100.0 + 15.0 * intensity)
+    return volume.astype(np.int64), open_interest.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One year
+# ---------------------------------------------------------------------------------------------------
+def _clean_year_quotes(
+    market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float,
+    spec: SyntheticPanelSpec, rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sampled contract-days of one year's ``market`` days priced as quotes (plus helper columns), and missing ones."""
+    day_days = day_numbers(market.index)
+    closes = market["close"].to_numpy()
+    universe = listed_contract_days(day_days, closes, expirations, spec.grid)
+    moneyness = universe["strike"] / closes[universe["day"]]
+    threshold = intensity * sampling_weight(moneyness, universe["tau"], spec.grid)
+    chosen = contract_uniform(universe["exdate_days"], universe["strike"], spec.seed) < threshold
+    day = universe["day"][chosen]
+    exdate_days = universe["exdate_days"][chosen]
+    strike = universe["strike"][chosen]
+    tau = universe["tau"][chosen].astype(np.float64)
+    log_moneyness = np.log(moneyness[chosen])
+    sigma = implied_volatility_surface(
+        log_moneyness, tau, market["variance"].to_numpy()[day], market["trend_gap"].to_numpy()[day], long_run_variance, spec.surface
+    )
+    if spec.surface.quote_noise > 0:
+        sigma = sigma * np.exp(spec.surface.quote_noise * rng.standard_normal(len(sigma)))
+
+    # one call and one put per (day, exdate, strike)
+    n_pairs = len(day)
+    day, exdate_days, strike, tau, log_moneyness, sigma = (np.concatenate([a, a]) for a in (day, exdate_days, strike, tau, log_moneyness, sigma))
+    is_call = np.repeat(np.array([True, False]), n_pairs)
+    pair = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
+    quoted = rng.random(len(day)) >= spec.missing_share
+    date = market.index.to_numpy()[day]
+    optionid = contract_optionid(exdate_days, strike, is_call)
+    missing = pd.DataFrame({"date": date[~quoted], "optionid": optionid[~quoted]})
+    keep = np.flatnonzero(quoted)
+    day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid = (
+        a[keep] for a in (day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid)
+    )
+
+    S = closes[day]
+    r = market["r"].to_numpy()[day]
+    q = market["q"].to_numpy()[day]
+    T = tau / 365.0
+    price = bs_price(S, strike, T, r, q, sigma, is_call)
+    noise = 0.25 * rng.standard_normal(len(price)) if spec.tick_rounding else None
+    bid, offer = bid_offer(price, quoted_spread(price, noise), spec.tick_rounding)
+    if spec.tick_rounding:
+        vendor_iv = mid_implied_volatility(0.5 * (bid + offer), S, strike, T, r, q, is_call, sigma)
+    else:
+        vendor_iv = sigma.copy()
+    volume, open_interest = _trading_activity(log_moneyness, tau, rng)
+    quotes = pd.DataFrame(
+        {
+            "secid": np.full(len(day), spec.secid, dtype=np.int64),
+            "date": date,
+            "exdate": (exdate_days * 86_400 * 10**9).astype("datetime64[ns]"),
+            "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
+            "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
+            "best_bid": bid,
+            "best_offer": offer,
+            "volume": volume,
+            "open_interest": open_interest,
+            "impl_volatility": vendor_iv,
+            "delta": bs_delta(S, strike, T, r, q, vendor_iv, is_call),
+            "optionid": optionid,
+            # helper columns (dropped before writing)
+            "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": pair,
+            "_exdate_days": exdate_days,
+        }
+    )
+    return quotes, missing
+
+
+def _pair_partner(pair: NDArray[np.int64], is_call: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Position of each row's other leg (−1 when the other leg is missing)."""
+    n_pairs = int(pair.max()) + 1 if len(pair) else 0
+    call_row = np.full(n_pairs, -1, dtype=np.int64)
+    put_row = np.full(n_pairs, -1, dtype=np.int64)
+    rows = np.arange(len(pair))
+    call_row[pair[is_call]] = rows[is_call]
+    put_row[pair[~is_call]] = rows[~is_call]
+    return np.where(is_call, put_row[pair], call_row[pair])
+
+
+def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.random.Generator) -> tuple[pd.DataFrame, NDArray[np.object_]]:
+    """Plant every defect kind on ``quotes`` (helper columns needed); returns the frame with copies appended
+    and each row's defect label ("" = clean). See the module docstring for the kinds."""
+    n = len(quotes)
+    labels = np.full(n, "", dtype=object)
+    if spec.defect_share <= 0 or n == 0:
+        return quotes.assign(_copy=0), labels
+    S, K, T = quotes["_close"].to_numpy(), quotes["_strike"].to_numpy(), quotes["_T"].to_numpy()
+    r, q = quotes["_r"].to_numpy(), quotes["_q"].to_numpy()
+    is_call, tau = quotes["_is_call"].to_numpy(), quotes["_tau"].to_numpy()
+    bid, offer = quotes["best_bid"].to_numpy().copy(), quotes["best_offer"].to_numpy().copy()
+    iv = quotes["impl_volatility"].to_numpy().copy()
+    mid = 0.5 * (bid + offer)
+    m = K / S
+    partner = _pair_partner(quotes["_pair"].to_numpy(), is_call)
+    eligible = (tau >= 10) & (tau <= 170) & (m >= 0.83) & (m <= 1.17) & (iv >= 0.08) & (iv <= 0.6) & (bid >= 0.5)
+    paired = (partner >= 0) & eligible & eligible[np.maximum(partner, 0)]
+    discounted_spot, discounted_strike = S * np.exp(-q * T), K * np.exp(-r * T)
+    lower_bound = np.maximum(0.0, np.where(is_call, discounted_spot - discounted_strike, discounted_strike - discounted_spot))
+    partner_mid = mid[np.maximum(partner, 0)]
+    slice_key = quotes.groupby(["date", "exdate", "cp_flag"], observed=True, sort=False).ngroup().to_numpy()
+    in_band = (tau >= 7) & (tau <= 180) & (m >= 0.8) & (m <= 1.2)
+    slice_size = np.bincount(slice_key, weights=in_band)[slice_key]
+    slice_median = quotes.groupby(slice_key)["impl_volatility"].transform("median").to_numpy()
+
+    # candidate modifications, computed for every row and used where planted
+    parity_rate = np.where(is_call, r + rng.uniform(0.10, 0.25, n), -rng.uniform(0.03, 0.15, n))
+    target_price = np.where(
+        is_call, discounted_spot + partner_mid - K * np.exp(-parity_rate * T), K * np.exp(-parity_rate * T) - discounted_spot + partner_mid
+    )
+    parity_shift = np.maximum(target_price - mid, 0.05)
+    smile_iv = iv * np.where(is_call, rng.uniform(1.45, 1.6, n), rng.uniform(0.55, 0.65, n))
+    smile_bid, smile_offer = bid_offer(bs_price(S, K, T, r, q, smile_iv, is_call), quoted_spread(mid), True)
+    away = np.where(iv >= slice_median, rng.uniform(1.35, 1.6, n), rng.uniform(0.55, 0.7, n))
+    other_iv = iv * away
+    other_bid, other_offer = bid_offer(bs_price(S, K, T, r, q, other_iv, is_call), quoted_spread(mid), True)
+
+    candidates = {
+        "duplicate": paired,
+        "different_price": paired,
+        "zero_bid": paired,
+        "iv_out_of_range": paired,
+        "below_intrinsic": paired & (lower_bound >= 3.0),
+        "parity_negative_rate": paired & ~is_call & (tau >= 14) & (mid + parity_shift <= 0.9 * discounted_strike),
+        "smile_outlier": paired & (tau >= 30) & (m >= 0.92) & (m <= 1.08) & (slice_size >= 8)
+        & np.where(is_call, iv <= 0.4, iv >= 0.15) & (smile_bid >= 0.1),
+        "parity_outlier": paired & is_call & (tau >= 30) & (m >= 0.9) & (m <= 1.1) & (mid + parity_shift <= 0.95 * discounted_spot),
+    }
+    # at most one defect per (date, exdate, strike); no parity outlier in a (date, exdate) with a smile
+    # outlier, whose fit would pull the parity partner's residual
+    pair = quotes["_pair"].to_numpy()
+    pair_taken = np.zeros(int(pair.max()) + 1, dtype=bool)
+    expiry_key = quotes.groupby(["date", "exdate"], observed=True, sort=False).ngroup().to_numpy()
+    expiry_with_smile_outlier = np.zeros(int(expiry_key.max()) + 1, dtype=bool)
+    counts = rng.binomial(n, spec.defect_share, size=len(candidates))
+    chosen: dict[str, NDArray[np.int64]] = {}
+    for (kind, mask), count in zip(candidates.items(), counts):
+        free = mask & ~pair_taken[pair]
+        if kind == "parity_outlier":
+            free &= ~expiry_with_smile_outlier[expiry_key]
+        pool = np.flatnonzero(free)
+        pick = np.sort(rng.choice(pool, size=min(int(count), len(pool)), replace=False))
+        pair_taken[pair[pick]] = True
+        if kind == "smile_outlier":
+            expiry_with_smile_outlier[expiry_key[pick]] = True
+        chosen[kind] = pick
+        if len(pick) < count:
+            log.warning("synthetic panel: only %d of %d %s defects could be planted", len(pick), count, kind)
+
+    pick = chosen["zero_bid"]
+    bid[pick] = 0.0
+    pick = chosen["iv_out_of_range"]
+    iv[pick] = np.where(rng.random(len(pick)) < 0.5, rng.uniform(0.005, 0.04, len(pick)), rng.uniform(1.2, 3.0, len(pick)))
+    pick = chosen["below_intrinsic"]
+    target_mid = lower_bound[pick] - rng.uniform(0.25, 2.0, len(pick))
+    half = np.maximum(0.5 * (offer[pick] - bid[pick]), 0.1)
+    bid[pick] = np.maximum(0.05, floor_to_tick(target_mid - half))
+    offer[pick] = np.maximum(floor_to_tick(2.0 * target_mid - bid[pick]), np.round(bid[pick] + tick_size(bid[pick]), 2))
+    for kind in ("parity_negative_rate", "parity_outlier"):
+        pick = chosen[kind]
+        bid[pick] = ceil_to_tick(bid[pick] + parity_shift[pick])
+        offer[pick] = ceil_to_tick(offer[pick] + parity_shift[pick])
+    pick = chosen["smile_outlier"]
+    bid[pick], offer[pick], iv[pick] = smile_bid[pick], smile_offer[pick], smile_iv[pick]
+
+    delta = quotes["delta"].to_numpy().copy()
+    delta[pick] = bs_delta(S[pick], K[pick], T[pick], r[pick], q[pick], iv[pick], is_call[pick])
+    modified = quotes.assign(best_bid=bid, best_offer=offer, impl_volatility=iv, delta=delta)
+    for kind in ("zero_bid", "iv_out_of_range", "below_intrinsic", "parity_negative_rate", "smile_outlier", "parity_outlier"):
+        labels[chosen[kind]] = kind
+
+    duplicates = modified.iloc[chosen["duplicate"]]
+    pick = chosen["different_price"]
+    repriced = modified.iloc[pick].assign(
+        best_bid=other_bid[pick], best_offer=other_offer[pick], impl_volatility=other_iv[pick],
+        delta=bs_delta(S[pick], K[pick], T[pick], r[pick], q[pick], other_iv[pick], is_call[pick]),
+    )
+    combined = pd.concat([modified.assign(_copy=0), duplicates.assign(_copy=1), repriced.assign(_copy=1)], ignore_index=True)
+    labels = np.concatenate([labels, np.full(len(duplicates), "duplicate", dtype=object), np.full(len(repriced), "different_price", dtype=object)])
+    return combined, labels
+
+
+def generate_year(
+    year: int, market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float, spec: SyntheticPanelSpec,
+) -> SyntheticYear:
+    """Raw quotes and truth of one calendar year (rows sorted by date, cp_flag, exdate, strike; a planted
+    copy right after its original). Deterministic from (seed, year)."""
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year]))
+    days = market[market.index.year == year]
+    clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng)
+    quotes, labels = _plant_defects(clean, spec, rng)
+    order = np.lexsort(
+        (quotes["_copy"].to_numpy(), quotes["strike_price"].to_numpy(), quotes["_exdate_days"].to_numpy(),
+         np.asarray(quotes["cp_flag"].cat.codes), day_numbers(quotes["date"]))
+    )
+    quotes = quotes.iloc[order].reset_index(drop=True)
+    labels = labels[order]
+    planted = np.flatnonzero(labels != "")
+    truth = pd.concat(
+        [
+            pd.DataFrame({"row": planted.astype(np.int64), "date": quotes["date"].to_numpy()[planted],
+                          "optionid": quotes["optionid"].to_numpy()[planted], "defect": labels[planted]}),
+            pd.DataFrame({"row": np.full(len(missing), -1, dtype=np.int64), "date": missing["date"].to_numpy(),
+                          "optionid": missing["optionid"].to_numpy(), "defect": MISSING_QUOTE}),
+        ],
+        ignore_index=True,
+    )
+    truth["target_step"] = truth["defect"].map({**DEFECT_TARGET_STEP, MISSING_QUOTE: 0}).astype(np.int64)
+    truth["defect"] = pd.Categorical(truth["defect"], dtype=DEFECT_DTYPE)
+    quotes = quotes[list(RAW_QUOTE_COLUMNS)]
+    quotes.attrs["data_source"] = SYNTHETIC_LABEL
+    truth.attrs["data_source"] = SYNTHETIC_LABEL
+    return SyntheticYear(year, quotes, truth[list(TRUTH_COLUMNS)])
+
+
+def generate_synthetic_panel(
+    spec: SyntheticPanelSpec, years: list[int] | None = None, *, closes: pd.Series | None = None, rf_monthly: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, Iterator[SyntheticYear]]:
+    """The underlying table and a lazy iterator of the panel's years (all of ``spec.years`` by default).
+
+    Usage::
+
+        spec = SyntheticPanelSpec.from_settings(settings.load())      # or .clean_world(sigma=0.2)
+        underlying, years = generate_synthetic_panel(spec)
+        for year in years:
+            year.quotes, year.truth   # one calendar year in memory at a time
+    """
+    market, long_run_variance = synthetic_market(spec, closes, rf_monthly)
+    expirations = expiration_calendar(spec.start - pd.Timedelta(days=31), spec.end + pd.Timedelta(days=spec.grid.quarterly_horizon_days + 62))
+    intensity = sampling_intensity(market, expirations, spec)
+    wanted = spec.years if years is None else [y for y in years if y in spec.years]
+    log.info("synthetic panel: %d years, sampling intensity %.4g for about %d quotes", len(wanted), intensity, spec.target_quotes)
+
+    def year_iterator() -> Iterator[SyntheticYear]:
+        for year in wanted:
+            yield generate_year(year, market, expirations, intensity, long_run_variance, spec)
+
+    return synthetic_underlying(market), year_iterator()

@@ -1,0 +1,294 @@
+"""Helpers of the option-portfolio report (notebook 03): load the stage's outputs, tables and figures.
+
+The notebook only calls these functions. Inputs are the files of the option stages (SPEC §3): the
+filter table ``_output/tables/option_filters.csv``, the filtered quotes (dates only, for quotes per day),
+``data/interim/options/underlying.parquet`` (market and risk-free reference) and the three outputs of
+:func:`asset_pricing.options.stage_portfolios.build_option_portfolios`. Normality tables and grids come
+from :mod:`asset_pricing.reports.normality`.
+
+Conventions: monthly returns are simple fractions at the calendar month end; annualized mean = 12 ×
+monthly mean; Sharpe ratio = √12 · mean(R − rf) / std(R − rf) (ddof=1). The market reference is the
+underlying's total return, S_{t+1}/S_t · e^{q n/365} − 1 per holding period of n calendar days (the
+leverage-adjusted portfolios track the index including its dividend yield), and rf is the same
+calendar-day accrual (1 + y)^{n/365} − 1 as the portfolios' risk-free leg (SPEC §3.6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from asset_pricing import io
+from asset_pricing.options.portfolios import portfolio_targets, risk_free_holding_return
+from asset_pricing.options.stage_portfolios import option_portfolio_targets, quotes_file, read_options_meta
+from asset_pricing.paths import ProjectPaths, project_paths
+from asset_pricing.reports.header import options_header
+
+
+@dataclass(frozen=True)
+class OptionOutputs:
+    """Everything the option report shows, loaded once."""
+
+    meta: dict[str, Any]
+    filters: pd.DataFrame
+    underlying: pd.DataFrame
+    daily: pd.DataFrame
+    cjs_monthly: pd.DataFrame
+    hkm_monthly: pd.DataFrame
+
+
+def load_option_outputs(paths: ProjectPaths | None = None) -> OptionOutputs:
+    """Read the option stages' outputs (run ``doit`` first); errors name the missing file."""
+    paths = paths or project_paths()
+    daily_file, cjs_file, hkm_file = option_portfolio_targets(paths)
+    underlying = io.read_parquet(paths.interim / "options" / "underlying.parquet")
+    return OptionOutputs(
+        meta=read_options_meta(paths),
+        filters=io.read_table(paths.tables / "option_filters.csv"),
+        underlying=underlying,
+        daily=io.read_parquet(daily_file),
+        cjs_monthly=io.read_parquet(cjs_file),
+        hkm_monthly=io.read_parquet(hkm_file),
+    )
+
+
+def report_title(meta: dict[str, Any]) -> str:
+    """Title that names the data source, e.g. 'CJS and HKM option portfolios — synthetic option quotes'."""
+    return f"CJS and HKM option portfolios — {meta['label']}"
+
+
+def report_heading(paths: ProjectPaths | None = None) -> str:
+    """Markdown shown first in the report: the title with the data source, then source and window lines."""
+    paths = paths or project_paths()
+    return f"## {report_title(read_options_meta(paths))}\n\n{options_header(paths).markdown()}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+def filter_table(filters: pd.DataFrame) -> pd.DataFrame:
+    """The filter table (CJS Table B.1 layout) with the share of the raw quotes each filter removed."""
+    table = filters.drop(columns=[c for c in ("data_source",) if c in filters.columns]).copy()
+    raw_count = float(table["remaining"].iloc[0])
+    table["removed_share"] = table["removed"].fillna(0) / raw_count
+    table["remaining_share"] = table["remaining"] / raw_count
+    return table
+
+
+def quotes_per_day(paths: ProjectPaths | None = None) -> pd.DataFrame:
+    """Filtered quotes per trading day by type (columns C, P), read from the per-year quote files."""
+    paths = paths or project_paths()
+    counts = []
+    for year in read_options_meta(paths)["years"]:
+        quotes = io.read_parquet(quotes_file(paths, int(year)), columns=["date", "cp_flag"])
+        counts.append(quotes.groupby(["date", quotes["cp_flag"].astype(str)]).size().unstack("cp_flag"))
+    table = pd.concat(counts).sort_index().fillna(0).astype(int)
+    table.columns.name = None
+    return table
+
+
+def wide_returns(long: pd.DataFrame) -> pd.DataFrame:
+    """Long (portfolio_id, date, return) → wide (date × portfolio), columns in construction order."""
+    wide = long.pivot(index="date", columns="portfolio_id", values="return")
+    order = list(portfolio_targets()["portfolio_id"]) + list(dict.fromkeys(portfolio_targets()["hkm_id"]))
+    wide = wide[[c for c in order if c in wide.columns]]
+    wide.columns.name = None
+    return wide
+
+
+def portfolio_diagnostics(daily: pd.DataFrame) -> pd.DataFrame:
+    """Per CJS portfolio: mean options per day, effective moneyness and maturity against the target,
+    mean filled weight share, share of days without quotes and share of NaN daily returns."""
+    grouped = daily.groupby("portfolio_id")
+    table = pd.DataFrame({
+        "options_per_day": grouped["n_options"].mean(),
+        "eff_moneyness": grouped["eff_moneyness"].mean(),
+        "eff_maturity": grouped["eff_maturity"].mean(),
+        "fill_share": grouped["fill_share"].mean(),
+        "no_quote_share": grouped["n_options"].apply(lambda n: (n == 0).mean()),
+        "missing_share": grouped["return"].apply(lambda r: r.isna().mean()),
+    })
+    targets = portfolio_targets().set_index("portfolio_id")[["cp_flag", "target_moneyness", "target_maturity"]]
+    table = targets.join(table)
+    table["moneyness_gap"] = table["eff_moneyness"] - table["target_moneyness"]
+    table["maturity_gap"] = table["eff_maturity"] - table["target_maturity"]
+    return table
+
+
+def market_and_rf_monthly(underlying: pd.DataFrame) -> pd.DataFrame:
+    """Monthly market total return and risk-free return from the underlying (module conventions).
+
+    Each holding period t→t+1 (n calendar days) contributes S_{t+1}/S_t · e^{q_t n/365} − 1 and
+    (1 + y_t)^{n/365} − 1; periods are compounded within the calendar month of t+1.
+    """
+    days = underlying.index
+    held_days = np.diff(days.to_numpy("datetime64[D]").astype(np.int64)).astype(float)
+    close = underlying["close"].to_numpy(float)
+    market = close[1:] / close[:-1] * np.exp(underlying["q"].to_numpy(float)[:-1] * held_days / 365.0) - 1.0
+    rf = risk_free_holding_return(underlying["rf_annual"].to_numpy(float)[:-1], held_days)
+    per_period = pd.DataFrame({"market": market, "rf": rf}, index=days[1:])
+    return (1.0 + per_period).groupby(pd.Grouper(freq="ME")).prod(min_count=1) - 1.0
+
+
+def performance_by_moneyness(monthly_wide: pd.DataFrame, market_rf: pd.DataFrame) -> pd.DataFrame:
+    """Annualized mean return and Sharpe ratio per series, with the market's as a last row.
+
+    mean_annual = 12 · mean(R); sharpe = √12 · mean(R − rf) / std(R − rf) over the months the series has.
+    """
+    rf = market_rf["rf"].reindex(monthly_wide.index)
+    series = monthly_wide.join(market_rf["market"].rename("market"))
+    excess = series.sub(rf, axis=0)
+    table = pd.DataFrame({
+        "mean_annual": 12.0 * series.mean(),
+        "sharpe": np.sqrt(12.0) * excess.mean() / excess.std(ddof=1),
+        "months": series.notna().sum(),
+    })
+    table.index.name = "series"
+    return table
+
+
+def portfolio_betas(daily: pd.DataFrame, underlying: pd.DataFrame) -> pd.DataFrame:
+    """OLS beta and R² of each portfolio's daily return on the underlying's daily price return.
+
+    The leverage-adjusted construction targets β ≈ +1 for calls and puts alike (SPEC §3.3; seed 003's
+    put formula gives −1).
+    """
+    market = underlying["close"].pct_change().rename("market")
+    wide = daily.pivot(index="date", columns="portfolio_id", values="return").join(market, how="left")
+    x = wide.pop("market")
+    rows = {}
+    for portfolio_id, y in wide.items():  # 54 columns
+        ok = y.notna() & x.notna()
+        xc, yc = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+        beta = float((xc * yc).sum() / (xc * xc).sum()) if ok.sum() > 2 else np.nan
+        r2 = float(np.corrcoef(x[ok], y[ok])[0, 1] ** 2) if ok.sum() > 2 else np.nan
+        rows[portfolio_id] = (beta, r2, int(ok.sum()))
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["beta", "r2", "days"])
+    targets = portfolio_targets().set_index("portfolio_id")[["cp_flag", "target_moneyness", "target_maturity"]]
+    return targets.join(table)
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+def plot_quotes_per_day(counts: pd.DataFrame) -> plt.Figure:
+    """Filtered quotes per trading day over time, calls and puts (and a 21-day rolling mean)."""
+    fig, ax = plt.subplots(figsize=(12, 4))
+    for column, color in zip(counts.columns, ("#2171b5", "#cb181d")):
+        ax.plot(counts.index, counts[column], color=color, linewidth=0.4, alpha=0.4)
+        ax.plot(counts.index, counts[column].rolling(21, min_periods=5).mean(), color=color, linewidth=1.5,
+                label=f"{'calls' if column == 'C' else 'puts'} (21-day mean)")
+    ax.set_ylabel("filtered quotes per day")
+    ax.set_title("Filtered quotes per trading day")
+    ax.legend()
+    ax.grid(True, color="#eeeeee", linewidth=0.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_diagnostic_heatmaps(diagnostics: pd.DataFrame, columns: dict[str, str], fmt: str = "{:.2f}", cmap: str = "viridis") -> plt.Figure:
+    """Heatmaps (moneyness target × maturity target), one row per option type, one column per metric.
+
+    ``columns`` maps a column of :func:`portfolio_diagnostics` (or :func:`portfolio_betas`) to its title.
+    """
+    metrics = list(columns)
+    fig, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics) + 1, 8), squeeze=False)
+    for row, cp_flag in enumerate(("C", "P")):
+        subset = diagnostics[diagnostics["cp_flag"] == cp_flag]
+        for col, metric in enumerate(metrics):
+            grid = subset.pivot(index="target_moneyness", columns="target_maturity", values=metric)
+            ax = axes[row, col]
+            image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap=cmap, origin="lower")
+            for (i, j), value in np.ndenumerate(grid.to_numpy(float)):
+                ax.text(j, i, fmt.format(value) if np.isfinite(value) else "–", ha="center", va="center", fontsize=7,
+                        color="white" if np.isfinite(value) and value < np.nanmean(grid.to_numpy(float)) else "black")
+            ax.set_xticks(range(grid.shape[1]), [f"{int(t)}d" for t in grid.columns])
+            ax.set_yticks(range(grid.shape[0]), [f"{m:.3f}" for m in grid.index])
+            ax.set_title(f"{'calls' if cp_flag == 'C' else 'puts'}: {columns[metric]}", fontsize=9)
+            ax.set_xlabel("target maturity", fontsize=8)
+            ax.set_ylabel("target moneyness K/S", fontsize=8)
+            ax.tick_params(labelsize=7)
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_performance_by_moneyness(performance: pd.DataFrame) -> plt.Figure:
+    """Annualized mean return and Sharpe ratio against target moneyness: HKM calls and puts (bold) and the
+    three CJS maturities (thin), with the market's value as a dashed reference line."""
+    targets = portfolio_targets()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, metric, title in zip(axes, ("mean_annual", "sharpe"), ("mean return, annualized", "Sharpe ratio, annualized")):
+        for cp_flag, color in (("C", "#2171b5"), ("P", "#cb181d")):
+            kind = "calls" if cp_flag == "C" else "puts"
+            for maturity, style in zip((30, 60, 90), (":", "-.", "--")):
+                ids = targets[(targets["cp_flag"] == cp_flag) & (targets["target_maturity"] == maturity)]
+                values = performance[metric].reindex(ids["portfolio_id"]).to_numpy(float)
+                ax.plot(ids["target_moneyness"], values, linestyle=style, color=color, linewidth=0.9, alpha=0.7, label=f"CJS {kind} {maturity}d")
+            hkm = targets[targets["cp_flag"] == cp_flag].drop_duplicates("hkm_id")
+            ax.plot(hkm["target_moneyness"], performance[metric].reindex(hkm["hkm_id"]).to_numpy(float), marker="o",
+                    color=color, linewidth=2.2, label=f"HKM {kind}")
+        if "market" in performance.index:
+            ax.axhline(performance.loc["market", metric], color="black", linestyle="--", linewidth=1.2, label="market (S&P 500)")
+        ax.set_xlabel("target moneyness K/S")
+        ax.set_title(title)
+        ax.grid(True, color="#eeeeee", linewidth=0.5)
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_betas_by_moneyness(betas: pd.DataFrame) -> plt.Figure:
+    """Daily beta on the underlying against target moneyness, per type and maturity, with the target +1."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for cp_flag, color in (("C", "#2171b5"), ("P", "#cb181d")):
+        for maturity, style in zip((30, 60, 90), (":", "-.", "-")):
+            subset = betas[(betas["cp_flag"] == cp_flag) & (betas["target_maturity"] == maturity)]
+            ax.plot(subset["target_moneyness"], subset["beta"], linestyle=style, marker="o", markersize=3, color=color,
+                    label=f"{'calls' if cp_flag == 'C' else 'puts'} {maturity}d")
+    ax.axhline(1.0, color="black", linewidth=1)
+    ax.set_xlabel("target moneyness K/S")
+    ax.set_ylabel("beta on the underlying (daily)")
+    ax.set_title("Leverage-adjusted portfolios: market beta by moneyness")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, color="#eeeeee", linewidth=0.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fill_share_over_time(daily: pd.DataFrame) -> plt.Figure:
+    """Mean filled weight share and share of NaN portfolio-days per month, over all 54 portfolios."""
+    month = daily["date"].dt.to_period("M").dt.to_timestamp("M")
+    monthly = pd.DataFrame({
+        "mean filled weight share": daily["fill_share"].groupby(month).mean(),
+        "share of NaN portfolio-days": daily["return"].isna().groupby(month).mean(),
+    })
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    monthly.plot(ax=ax, linewidth=1)
+    ax.set_ylabel("share")
+    ax.set_title("Missing prices over time (all 54 CJS portfolios)")
+    ax.grid(True, color="#eeeeee", linewidth=0.5)
+    fig.tight_layout()
+    return fig
+
+
+def missing_summary(daily: pd.DataFrame, cjs_monthly: pd.DataFrame, hkm_monthly: pd.DataFrame) -> pd.DataFrame:
+    """Share of NaN values in each output, and why daily values are NaN (no quotes / filled weight too high).
+
+    A CJS month is NaN when any of its days is (unless ALLOW_PARTIAL_MONTHS); ``mean_valid_days`` is the
+    average number of valid days compounded per month.
+    """
+    rows = {
+        "CJS daily": {"values": len(daily), "nan_share": daily["return"].isna().mean(),
+                      "no_quote_share": (daily["n_options"] == 0).mean(),
+                      "fill_above_max_share": (daily["return"].isna() & (daily["n_options"] > 0)).mean(),
+                      "mean_fill_share": daily["fill_share"].mean()},
+        "CJS monthly": {"values": len(cjs_monthly), "nan_share": cjs_monthly["return"].isna().mean(),
+                        "mean_valid_days": cjs_monthly["n_days"].mean() if "n_days" in cjs_monthly else np.nan},
+        "HKM monthly": {"values": len(hkm_monthly), "nan_share": hkm_monthly["return"].isna().mean()},
+    }
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,250 @@
+"""Synthetic OptionMetrics-format panel (SPEC §3.5): determinism, contract structure, prices and ticks,
+the volatility surface (level, term structure, skew, leverage effect), planted defects, clean world,
+and the pull stage (year files, skip, regenerate on a changed spec)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import settings
+from asset_pricing.options import schema
+from asset_pricing.options.bsm import bs_price
+from asset_pricing.options.filters import arbitrage_bounds
+from asset_pricing.options.stage_quotes import pull_options, pull_options_targets
+from asset_pricing.options.synthetic import (
+    DEFECT_TARGET_STEP,
+    MISSING_QUOTE,
+    SyntheticPanelSpec,
+    VolatilitySurface,
+    ceil_to_tick,
+    floor_to_tick,
+    generate_synthetic_panel,
+    implied_volatility_surface,
+)
+from asset_pricing.paths import project_paths
+
+SPEC = SyntheticPanelSpec(start=pd.Timestamp("2007-10-01"), end=pd.Timestamp("2008-03-31"), target_quotes=30_000, defect_share=0.005)
+
+
+def build(spec: SyntheticPanelSpec) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(underlying, raw quotes of all years with a unique (year, row) index, truth with a 'key' column)."""
+    underlying, years = generate_synthetic_panel(spec)
+    quotes, truths = [], []
+    for year in years:
+        quotes.append(year.quotes.set_index(pd.MultiIndex.from_product([[year.year], year.quotes.index], names=["year", "row"])))
+        truths.append(year.truth.assign(year=year.year))
+    return underlying, pd.concat(quotes), pd.concat(truths, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return build(SPEC)
+
+
+@pytest.fixture(scope="module")
+def prepared(panel):
+    underlying, quotes, _ = panel
+    checked = schema.validate_underlying(underlying, "underlying")
+    return schema.attach_underlying(schema.validate_quotes(quotes, checked, "synthetic"), checked)
+
+
+def clean_rows(prepared: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    planted = pd.MultiIndex.from_arrays([truth.loc[truth["row"] >= 0, "year"], truth.loc[truth["row"] >= 0, "row"]])
+    return prepared[~prepared.index.isin(planted)]
+
+
+def test_panel_is_deterministic_from_the_seed(panel):
+    _, quotes, truth = panel
+    _, again, truth_again = build(SPEC)
+    pd.testing.assert_frame_equal(quotes, again)
+    pd.testing.assert_frame_equal(truth, truth_again)
+    _, other, _ = build(SyntheticPanelSpec(start=SPEC.start, end=SPEC.end, target_quotes=SPEC.target_quotes, seed=SPEC.seed + 1))
+    assert not quotes["optionid"].reset_index(drop=True).equals(other["optionid"].reset_index(drop=True))
+
+
+def test_panel_size_is_close_to_the_target_and_in_the_raw_schema(panel):
+    underlying, quotes, _ = panel
+    assert abs(len(quotes) / SPEC.target_quotes - 1) < 0.05
+    assert list(quotes.columns) == list(schema.RAW_QUOTE_COLUMNS)
+    assert {c: str(t) for c, t in quotes.dtypes.items()} == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()}
+    assert (quotes["secid"] == 108105).all()
+    assert list(underlying.columns) == ["close", "rf_annual", "r", "q"] and underlying.attrs["data_source"] == "synthetic option quotes"
+
+
+def test_underlying_is_the_real_sp500_with_the_months_rf(panel):
+    from asset_pricing.sources.embedded import load_prices, load_rf_monthly
+
+    underlying, _, _ = panel
+    real = load_prices()["SP500"].dropna()
+    np.testing.assert_array_equal(underlying["close"], real.loc[SPEC.start : SPEC.end].to_numpy())
+    rf = load_rf_monthly()
+    march_2008 = (1 + rf.loc["2008-03-31", "rf_month"]) ** 12 - 1
+    np.testing.assert_allclose(underlying.loc["2008-03-03":"2008-03-31", "rf_annual"], march_2008)
+    np.testing.assert_allclose(underlying["r"], np.log1p(underlying["rf_annual"]))
+    assert (underlying["q"] == 0.02).all()
+
+
+def test_expirations_are_third_fridays_and_only_quarterlies_go_past_eight_months(prepared):
+    exdate = prepared["exdate"]
+    assert (exdate.dt.dayofweek == 4).all() and exdate.dt.day.between(15, 21).all()
+    far = prepared["tau_days"] > 240
+    assert far.any() and exdate[far].dt.month.isin([3, 6, 9, 12]).all()
+    assert prepared["tau_days"].min() >= 1 and prepared["tau_days"].max() <= 370
+
+
+def test_strikes_are_on_a_5_point_grid_and_25_points_far_from_the_money(prepared):
+    strike = prepared["strike_price"]
+    assert (strike % 5000 == 0).all()
+    far = (prepared["moneyness"] - 1).abs() > 0.36
+    assert far.any() and (strike[far] % 25000 == 0).all()
+    assert prepared["moneyness"].between(0.49, 1.51).all()
+
+
+def test_optionid_is_one_contract_and_stays_quoted_from_day_to_day(prepared):
+    terms = prepared.groupby("optionid")[["exdate", "strike_price", "cp_flag"]].nunique(dropna=False)
+    assert (terms == 1).all().all()
+    core = prepared[prepared["moneyness"].between(0.9, 1.1) & prepared["tau_days"].between(20, 100)]
+    trading_days = pd.DatetimeIndex(sorted(prepared["date"].unique()))
+    next_day = pd.Series(trading_days[1:], index=trading_days[:-1])
+    has_next = core["date"].map(next_day)
+    pairs = set(zip(prepared["optionid"], prepared["date"]))
+    quoted_next = [(o, d) in pairs for o, d in zip(core["optionid"], has_next) if pd.notna(d)]
+    assert np.mean(quoted_next) > 0.95  # the 1% missing quotes plus contracts crossing the sampling edge
+
+
+def test_bids_and_offers_sit_on_ticks_and_clean_mids_respect_the_arbitrage_bounds(panel, prepared):
+    bid, offer = prepared["best_bid"].to_numpy(), prepared["best_offer"].to_numpy()
+    for price in (bid, offer):
+        tick = np.where(price < 3, 0.05, 0.10)
+        np.testing.assert_allclose(np.round(price / tick) * tick, price, atol=1e-9)
+    clean = clean_rows(prepared, panel[2])
+    assert (clean["best_offer"] > clean["best_bid"]).all() and (clean["best_bid"] >= 0).all()
+    lower, upper = arbitrage_bounds(clean)
+    assert (clean["mid"] >= lower).all() and (clean["mid"] <= upper).all()
+
+
+def test_vendor_iv_reprices_the_mid(panel, prepared):
+    clean = clean_rows(prepared, panel[2])
+    priced = clean[clean["best_bid"] > 0]
+    model = bs_price(priced["close"], priced["strike"], priced["T"], priced["r"], priced["q"], priced["impl_volatility"], priced["cp_flag"] == "C")
+    np.testing.assert_allclose(model, priced["mid"], rtol=1e-5, atol=1e-6)
+
+
+def test_far_out_of_the_money_options_have_zero_bids_as_on_spx(prepared):
+    far_otm = prepared[(prepared["cp_flag"] == "P") & (prepared["moneyness"] < 0.6) & (prepared["tau_days"] < 60)]
+    assert len(far_otm) > 0 and (far_otm["best_bid"] == 0).mean() > 0.9
+
+
+def test_tick_rounding_helpers():
+    np.testing.assert_allclose(floor_to_tick(np.array([2.97, 3.04, 12.38, 0.049])), [2.95, 3.0, 12.3, 0.0])
+    np.testing.assert_allclose(ceil_to_tick(np.array([2.97, 3.04, 12.38, 0.001])), [3.0, 3.1, 12.4, 0.05])
+
+
+def test_surface_has_negative_skew_upward_term_structure_in_calm_times_and_a_leverage_effect():
+    surface = VolatilitySurface()
+    theta = 0.03
+    skew = implied_volatility_surface(np.log(np.array([0.9, 1.0, 1.1])), np.full(3, 30.0), np.full(3, 0.01), np.zeros(3), theta, surface)
+    assert skew[0] > skew[1] > skew[2]
+    calm = implied_volatility_surface(np.zeros(2), np.array([30.0, 180.0]), np.full(2, 0.01), np.zeros(2), theta, surface)
+    stressed = implied_volatility_surface(np.zeros(2), np.array([30.0, 180.0]), np.full(2, 0.2), np.zeros(2), theta, surface)
+    assert calm[0] < calm[1] and stressed[0] > stressed[1]
+    np.testing.assert_allclose(calm[0], np.sqrt(surface.variance_premium * (theta + (0.01 - theta) * (1 - np.exp(-3 * 30 / 365)) / (3 * 30 / 365))))
+    # the index rises 1% (the 10-day trend gap rises by ~0.93%): a fixed strike's IV falls
+    strike, spot = 1000.0, 1000.0
+    before = implied_volatility_surface(np.log(np.array([strike / spot])), np.array([30.0]), np.array([0.03]), np.array([0.0]), theta, surface)
+    after = implied_volatility_surface(np.log(np.array([strike / (spot * 1.01)])), np.array([30.0]), np.array([0.03]), np.array([0.0093]), theta, surface)
+    assert after[0] < before[0]
+
+
+def test_fixed_strike_iv_falls_when_the_index_rises_in_the_panel(panel, prepared):
+    clean = clean_rows(prepared, panel[2])
+    clean = clean[clean["moneyness"].between(0.9, 1.1) & clean["tau_days"].between(20, 120) & (clean["best_bid"] > 0)]
+    clean = clean.sort_values(["optionid", "date"])
+    following = clean.groupby("optionid")[["date", "impl_volatility", "close"]].shift(-1)
+    consecutive = following["date"].notna() & ((following["date"] - clean["date"]).dt.days <= 4)
+    iv_change = np.log(following["impl_volatility"] / clean["impl_volatility"])[consecutive]
+    index_return = np.log(following["close"] / clean["close"])[consecutive]
+    slope = np.cov(iv_change, index_return)[0, 1] / index_return.var()
+    assert slope < -0.5
+
+
+def test_atm_level_follows_the_real_variance(prepared):
+    atm = prepared[prepared["moneyness"].between(0.98, 1.02) & prepared["tau_days"].between(20, 45) & (prepared["best_bid"] > 0)]
+    atm = atm[atm["impl_volatility"].between(0.05, 1.0)].groupby("date")["impl_volatility"].median()
+    from asset_pricing.sources.embedded import load_prices
+
+    returns = np.log(load_prices()["SP500"].dropna()).diff()
+    realized = returns.rolling(21).std().reindex(atm.index) * np.sqrt(252)
+    assert np.corrcoef(atm, realized)[0, 1] > 0.6
+    assert 0.12 < atm.median() < 0.35 and atm.loc["2008-01-15":"2008-03-31"].mean() > atm.loc["2007-10-01":"2007-10-31"].mean()
+
+
+def test_truth_rows_carry_the_planted_defects(panel):
+    _, quotes, truth = panel
+    planted = truth[truth["row"] >= 0]
+    frame = quotes.reset_index()
+    rows = {kind: frame.set_index(["year", "row"]).loc[list(zip(g["year"], g["row"]))] for kind, g in planted.groupby("defect", observed=True)}
+    previous = frame.set_index(["year", "row"]).loc[list(zip(planted.loc[planted["defect"] == "duplicate", "year"], planted.loc[planted["defect"] == "duplicate", "row"] - 1))]
+    pd.testing.assert_frame_equal(rows["duplicate"].reset_index(drop=True), previous.reset_index(drop=True))
+    assert (rows["zero_bid"]["best_bid"] == 0).all()
+    iv = rows["iv_out_of_range"]["impl_volatility"]
+    assert ((iv < 0.05) | (iv > 1.0)).all()
+    assert (truth["target_step"] == truth["defect"].map({**DEFECT_TARGET_STEP, MISSING_QUOTE: 0}).astype(int)).all()
+    missing = truth[truth["defect"] == MISSING_QUOTE]
+    quoted = set(zip(quotes["optionid"], quotes["date"]))
+    assert not any((o, d) in quoted for o, d in zip(missing["optionid"], missing["date"]))
+
+
+def test_each_defect_kind_is_planted_at_the_configured_share(panel):
+    _, quotes, truth = panel
+    counts = truth["defect"].value_counts()
+    n = len(quotes)
+    for kind in DEFECT_TARGET_STEP:
+        expected = SPEC.defect_share * n
+        assert abs(counts[kind] - expected) < 4 * np.sqrt(expected), kind
+    share_missing = counts[MISSING_QUOTE] / (n + counts[MISSING_QUOTE])
+    assert abs(share_missing - SPEC.missing_share) < 0.002
+
+
+def test_clean_world_is_black_scholes_at_a_flat_sigma():
+    spec = SPEC.clean_world(sigma=0.25)
+    underlying, quotes, truth = build(spec)
+    checked = schema.validate_underlying(underlying, "underlying")
+    prepared = schema.attach_underlying(schema.validate_quotes(quotes, checked, "clean"), checked)
+    model = bs_price(prepared["close"], prepared["strike"], prepared["T"], prepared["r"], prepared["q"], 0.25, prepared["cp_flag"] == "C")
+    np.testing.assert_allclose(prepared["mid"], model, rtol=1e-12, atol=1e-12)
+    assert (prepared["impl_volatility"] == 0.25).all() and truth.empty
+    assert not prepared.duplicated(["optionid", "date"]).any()
+
+
+def test_too_many_quotes_is_a_settings_error():
+    spec = SyntheticPanelSpec(start=pd.Timestamp("2008-01-01"), end=pd.Timestamp("2008-01-31"), target_quotes=10_000_000)
+    with pytest.raises(settings.SettingsError, match="SYNTHETIC_QUOTES=10000000 is invalid"):
+        generate_synthetic_panel(spec)
+
+
+def test_window_beyond_the_embedded_rate_is_a_settings_error():
+    spec = SyntheticPanelSpec(start=pd.Timestamp("2018-06-01"), end=pd.Timestamp("2019-06-30"), target_quotes=5_000)
+    with pytest.raises(settings.SettingsError, match="OPTIONS_START/OPTIONS_END reach 2018-12"):
+        generate_synthetic_panel(spec)
+
+
+def test_pull_writes_year_files_skips_current_ones_and_regenerates_on_a_new_seed(monkeypatch):
+    monkeypatch.setenv("OPTIONS_START", "2007-12-01")
+    monkeypatch.setenv("OPTIONS_END", "2008-01-31")
+    monkeypatch.setenv("SYNTHETIC_QUOTES", "5000")
+    paths, cfg = project_paths(), settings.load()
+    targets = pull_options(paths, cfg)
+    assert targets == pull_options_targets(paths, cfg) and all(p.is_file() for p in targets)
+    assert [p.name for p in targets] == ["quotes_2007.parquet", "quotes_2008.parquet", "truth_2007.parquet", "truth_2008.parquet", "underlying.parquet"]
+    quotes_2008 = targets[1]
+    stamp = quotes_2008.stat().st_mtime_ns
+    pull_options(paths, cfg)
+    assert quotes_2008.stat().st_mtime_ns == stamp
+
+    monkeypatch.setenv("SYNTHETIC_SEED", "7")
+    before = pd.read_parquet(quotes_2008)
+    pull_options(paths, settings.load())
+    assert not pd.read_parquet(quotes_2008).equals(before)
