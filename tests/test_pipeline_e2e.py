@@ -77,6 +77,24 @@ def test_volatility_managed_outputs_match_golden_values_on_the_embedded_data(pip
     assert performance.loc[("ew", "evaluation"), "months"] == 155
 
 
+def test_option_study_builds_54_cjs_and_18_hkm_series_labelled_synthetic(pipeline):
+    processed = pipeline["root"] / "data" / "processed" / "options"
+    cjs = pd.read_parquet(processed / "cjs_portfolio_returns.parquet")
+    hkm = pd.read_parquet(processed / "hkm_portfolio_returns.parquet")
+    cjs_ids = set(cjs.reset_index()["portfolio_id"])
+    assert len(cjs_ids) == 54 and {"cjs_C_900_30", "cjs_P_1100_90", "cjs_C_1000_60"} <= cjs_ids
+    assert set(hkm.reset_index()["portfolio_id"]) == {f"hkm_{t}_{m}" for t in "CP" for m in range(900, 1101, 25)}
+    assert cjs.attrs["data_source"] == "synthetic option quotes"
+    filters = pd.read_csv(pipeline["root"] / "output" / "tables" / "option_filters.csv")
+    assert len(filters) == 11 and filters["filter"].iloc[0] == "raw quotes"
+    assert (filters["remaining"].diff().dropna() <= 0).all()
+    assert (filters["remaining"].iloc[:-1].to_numpy() - filters["removed"].iloc[1:].to_numpy() == filters["remaining"].iloc[1:].to_numpy()).all()
+    report = (pipeline["root"] / "output" / "reports" / "03_option_portfolios.html").read_text()
+    assert "<title>CJS and HKM option portfolios — synthetic option quotes</title>" in report
+    index = (pipeline["root"] / "output" / "reports" / "index.html").read_text()
+    assert "synthetic option quotes" in index
+
+
 def test_raw_pulls_are_kept_in_data_raw(pipeline):
     raw = pipeline["root"] / "data" / "raw"
     assert (raw / "equity" / "prices_embedded.parquet").is_file()
