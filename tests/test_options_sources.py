@@ -32,7 +32,7 @@ class RecordedWrds:
 
     def raw_sql(self, sql: str, *, params: dict | None = None, date_cols: list[str] | None = None) -> pd.DataFrame:
         self.queries.append((sql, dict(params or {})))
-        table = re.search(r"FROM optionm\.(\w+)", sql).group(1)
+        table = re.search(r"FROM (?:optionm|frb)\.(\w+)", sql).group(1)
         if table == self.fail_on:
             raise ConnectionResetError("server closed the connection unexpectedly\nThis probably means the server terminated abnormally")
         frame = pd.read_csv(FIXTURES / f"{table}.csv", parse_dates=date_cols, dtype_backend="numpy_nullable")
@@ -56,7 +56,7 @@ def wrds_cfg(monkeypatch, **extra: str) -> dict:
 
 
 def tables_queried(db: RecordedWrds) -> list[str]:
-    return [re.search(r"FROM optionm\.(\w+)", sql).group(1) for sql, _ in db.queries]
+    return [re.search(r"FROM (?:optionm|frb)\.(\w+)", sql).group(1) for sql, _ in db.queries]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_wrds_pull_sends_one_quote_query_per_year_for_the_secid(tmp_path, monkey
     folder = tmp_path / "raw"
     pull_wrds_options(folder, cfg, connect=lambda user: db if user == "jdoe" else None)
 
-    assert tables_queried(db) == ["opprcd1996", "opprcd1997", "secprd", "zerocd", "idxdvd"]
+    assert tables_queried(db) == ["opprcd1996", "opprcd1997", "secprd", "zerocd", "rates_daily", "idxdvd"]
     (sql_1996, params_1996), (sql_1997, params_1997) = db.queries[:2]
     assert "FROM optionm.opprcd1996 WHERE secid = %(secid)s AND date BETWEEN %(start)s AND %(end)s" in sql_1996
     for column in schema.RAW_QUOTE_COLUMNS:
@@ -86,7 +86,7 @@ def test_wrds_pull_sends_one_quote_query_per_year_for_the_secid(tmp_path, monkey
     assert len(pd.read_parquet(folder / "quotes_1997.parquet")) == 3
 
 
-def test_wrds_underlying_uses_the_91_day_zero_rate_and_the_mean_dividend_yield(tmp_path, monkeypatch):
+def test_wrds_underlying_uses_the_91_day_zero_rate_the_tbill_and_the_mean_dividend_yield(tmp_path, monkeypatch):
     cfg = wrds_cfg(monkeypatch)
     pull_wrds_options(tmp_path, cfg, connect=lambda user: RecordedWrds())
     underlying = pd.read_parquet(tmp_path / "underlying.parquet")
@@ -98,7 +98,7 @@ def test_wrds_underlying_uses_the_91_day_zero_rate_and_the_mean_dividend_yield(t
     r_1997b = (5.44 + (91 - 73) / (101 - 73) * 0.06) / 100
     expected_r = [r_1996, r_1996, r_1997a, r_1997b]  # 1996-01-03 has no curve: carried forward
     np.testing.assert_allclose(underlying["r"], expected_r, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(underlying["rf_annual"], np.expm1(expected_r), rtol=1e-12)
+    np.testing.assert_allclose(underlying["rf_annual"], [0.0505, 0.0505, 0.0507, 0.0507], rtol=1e-12)  # tb_m3 %, carried
     np.testing.assert_allclose(underlying["q"], [0.022, 0.022, 0.0195, 0.0195], atol=1e-12)  # mean of 2.30/2.10, carried
     np.testing.assert_allclose(underlying["close"], [620.73, 621.32, 737.01, 748.03])
 
@@ -135,14 +135,14 @@ def test_interrupted_wrds_pull_keeps_finished_years_and_resumes(tmp_path, monkey
 
     db = RecordedWrds()
     pull_wrds_options(tmp_path, cfg, connect=lambda user: db)
-    assert tables_queried(db) == ["opprcd1997", "secprd", "zerocd", "idxdvd"]
+    assert tables_queried(db) == ["opprcd1997", "secprd", "zerocd", "rates_daily", "idxdvd"]
 
 
 def test_a_longer_window_repulls_only_the_year_it_extends(tmp_path, monkeypatch):
     pull_wrds_options(tmp_path, wrds_cfg(monkeypatch), connect=lambda user: RecordedWrds())
     db = RecordedWrds()
     pull_wrds_options(tmp_path, wrds_cfg(monkeypatch, OPTIONS_END="1997-03-31"), connect=lambda user: db)
-    assert tables_queried(db) == ["opprcd1997", "secprd", "zerocd", "idxdvd"]
+    assert tables_queried(db) == ["opprcd1997", "secprd", "zerocd", "rates_daily", "idxdvd"]
     assert db.queries[0][1]["end"] == "1997-03-31"
 
 

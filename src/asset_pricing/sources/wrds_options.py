@@ -5,10 +5,14 @@ What is pulled (the ``wrds`` package; user ``WRDS_USERNAME``, password from ``~/
 - quotes: ``optionm.opprcdYYYY`` for ``secid = OPTIONS_SECID`` (108105 = SPX), the SPEC §3.1 columns,
   one query and one file ``quotes_YYYY.parquet`` per calendar year of OPTIONS_START … OPTIONS_END;
 - underlying close S_t: ``optionm.secprd`` (same secid);
-- risk-free rate: the OptionMetrics zero curve ``optionm.zerocd`` (continuously compounded, percent),
-  interpolated linearly in days to 91 days (the 3-month rate; flat beyond the curve's ends) on each
-  date: r = rate/100, rf_annual = e^r − 1 (the effective annual y of SPEC §3.6). OptionMetrics uses
-  this curve for its own implied volatilities;
+- rates, two of them as in CJS and SPEC §3.6:
+  r, the rate used in Black–Scholes (elasticities, fills, parity): the OptionMetrics zero curve
+  ``optionm.zerocd`` (continuously compounded, percent) interpolated linearly in days to 91 days (flat
+  beyond the curve's ends) on each date, r = rate/100 — the curve OptionMetrics uses for its own implied
+  volatilities;
+  rf_annual, the risk-free rate the portfolios accrue on their risk-free leg: the 3-month T-bill
+  ``frb.rates_daily.tb_m3`` (percent, annualized) → y = tb_m3/100 (SPEC §3.6: percent → fraction; the
+  seed's column), forward-filled over days without a value;
 - dividend yield q: ``optionm.idxdvd`` (continuous, percent; the mean over the rows of a date when the
   table holds a term structure), forward-filled over dates without a value, DIVIDEND_YIELD where the
   table has none.
@@ -49,6 +53,7 @@ QUOTE_SQL = (
 )
 UNDERLYING_SQL = "SELECT date, close FROM optionm.secprd WHERE secid = %(secid)s AND date BETWEEN %(start)s AND %(end)s"
 ZERO_CURVE_SQL = "SELECT date, days, rate FROM optionm.zerocd WHERE date BETWEEN %(start)s AND %(end)s AND days <= 400"
+TBILL_SQL = "SELECT date, tb_m3 FROM frb.rates_daily WHERE date BETWEEN %(start)s AND %(end)s"
 DIVIDEND_SQL = "SELECT date, rate FROM optionm.idxdvd WHERE secid = %(secid)s AND date BETWEEN %(start)s AND %(end)s"
 
 
@@ -141,24 +146,30 @@ def rate_at_horizon(zero_curve: pd.DataFrame, horizon_days: int = RATE_HORIZON_D
     return pd.Series(rate / 100.0, index=pd.DatetimeIndex(dates, name="date"), name="r")
 
 
-def build_underlying(closes: pd.DataFrame, zero_curve: pd.DataFrame, dividends: pd.DataFrame, default_q: float) -> pd.DataFrame:
-    """Underlying table (close, rf_annual, r, q by date) from secprd, zerocd and idxdvd frames.
+def build_underlying(
+    closes: pd.DataFrame, zero_curve: pd.DataFrame, tbill: pd.DataFrame, dividends: pd.DataFrame, default_q: float
+) -> pd.DataFrame:
+    """Underlying table (close, rf_annual, r, q by date) from secprd, zerocd, frb.rates_daily and idxdvd frames.
 
-    r = zero rate at 91 days (continuous), rf_annual = e^r − 1; both forward-filled over dates without a
-    curve. q = idxdvd rate/100 (mean per date), forward-filled, ``default_q`` before the first value.
+    r = zero rate at 91 days (continuous); rf_annual = tb_m3/100 (3-month T-bill, annualized fraction);
+    both forward-filled over dates without a value. q = idxdvd rate/100 (mean per date), forward-filled,
+    ``default_q`` before the first value.
     """
     close = closes.dropna(subset=["close"]).assign(date=lambda f: pd.to_datetime(f["date"])).groupby("date")["close"].last()
     index = pd.DatetimeIndex(close.index, name="date")
     r = rate_at_horizon(zero_curve.assign(date=pd.to_datetime(zero_curve["date"]))).reindex(index, method="ffill")
+    tbill_rate = tbill.dropna(subset=["tb_m3"]).assign(date=lambda f: pd.to_datetime(f["date"])).groupby("date")["tb_m3"].last() / 100.0
+    rf_annual = tbill_rate.astype(float).reindex(index, method="ffill")
     dividend = dividends.assign(date=pd.to_datetime(dividends["date"])).groupby("date")["rate"].mean() / 100.0
     q = dividend.reindex(index, method="ffill").fillna(default_q)
     underlying = pd.DataFrame(
-        {"close": close.to_numpy(dtype=float), "rf_annual": np.expm1(r.to_numpy()), "r": r.to_numpy(), "q": q.to_numpy()}, index=index
+        {"close": close.to_numpy(dtype=float), "rf_annual": rf_annual.to_numpy(dtype=float), "r": r.to_numpy(), "q": q.to_numpy()}, index=index
     )
-    missing_rate = underlying["r"].isna()
-    if missing_rate.any():
-        first = underlying.index[missing_rate][0]
-        raise WrdsError(f"optionm.zerocd has no rate on or before {first:%Y-%m-%d}; widen OPTIONS_START or check the table.")
+    for column, table in (("r", "optionm.zerocd"), ("rf_annual", "frb.rates_daily (tb_m3)")):
+        missing = underlying[column].isna()
+        if missing.any():
+            first = underlying.index[missing][0]
+            raise WrdsError(f"{table} has no rate on or before {first:%Y-%m-%d}; widen OPTIONS_START or check the table.")
     return underlying
 
 
@@ -206,6 +217,7 @@ def pull_wrds_options(folder: Path, cfg: dict[str, Any], connect: Callable[[str]
             underlying = build_underlying(
                 _query(db, UNDERLYING_SQL, params, ["date"]),
                 _query(db, ZERO_CURVE_SQL, curve_params, ["date"]),
+                _query(db, TBILL_SQL, curve_params, ["date"]),
                 _query(db, DIVIDEND_SQL, curve_params, ["date"]),
                 float(cfg["DIVIDEND_YIELD"]),
             )
