@@ -79,7 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPTIONS_SECID", "int", "108105", "OptionMetrics secid of the underlying (108105 = S&P 500 index).", group="options"),
     Setting("DIVIDEND_YIELD", "float", "0.02", "Continuous dividend yield q of the index (synthetic panel; WRDS fallback).", group="options"),
     Setting("SYNTHETIC_SEED", "int", "20130901", "Random seed of the synthetic option panel.", group="options"),
-    Setting("SYNTHETIC_QUOTES", "int", "1000000", "Approximate number of raw quotes in the synthetic panel (benchmark: 20000000).", group="options"),
+    Setting("SYNTHETIC_QUOTES", "int", "5000000", "Approximate number of raw quotes in the synthetic panel (default: about 13 quotes per CJS portfolio-day; benchmark: 20000000).", group="options"),
     Setting("SYNTHETIC_DEFECT_SHARE", "float", "0.002", "Share of synthetic quotes planted with each kind of defect.", group="options"),
     Setting("SYNTHETIC_MISSING_SHARE", "float", "0.01", "Share of synthetic contract-days whose quote is missing.", group="options"),
     Setting("MAX_FILL_SHARE", "float", "0.5", "A portfolio-day whose filled (model-priced) weight exceeds this is NaN.", group="options"),

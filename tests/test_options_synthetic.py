@@ -1,8 +1,12 @@
-"""Synthetic OptionMetrics-format panel (SPEC §3.5): determinism, contract structure, prices and ticks,
-the volatility surface (level, term structure, skew, leverage effect), planted defects, clean world,
-and the pull stage (year files, skip, regenerate on a changed spec)."""
+"""Synthetic OptionMetrics-format panel (SPEC §3.5): determinism, contract structure, the two rates
+(T-bill accrual, pricing rate 40 bp above), the sampling (concentrated where the CJS portfolios need
+quotes, evenly spaced strikes, the same moneyness density at every index level), prices and ticks, the
+volatility surface (level, term structure, skew, leverage effect, persistent quote noise), planted
+defects, clean world, and the pull stage (year files, skip, regenerate on a changed spec)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,17 +15,24 @@ import pytest
 import settings
 from asset_pricing.options import schema
 from asset_pricing.options.bsm import bs_price
-from asset_pricing.options.filters import arbitrage_bounds
+from asset_pricing.options.filters import arbitrage_bounds, pair_rates
 from asset_pricing.options.stage_quotes import pull_options, pull_options_targets
 from asset_pricing.options.synthetic import (
     DEFECT_TARGET_STEP,
     MISSING_QUOTE,
+    ContractGrid,
     SyntheticPanelSpec,
     VolatilitySurface,
     ceil_to_tick,
+    contract_uniform,
+    expiration_calendar,
     floor_to_tick,
     generate_synthetic_panel,
     implied_volatility_surface,
+    listed_contract_days,
+    sampling_weight,
+    strike_sequence_position,
+    synthetic_market,
 )
 from asset_pricing.paths import project_paths
 
@@ -50,6 +61,13 @@ def prepared(panel):
     return schema.attach_underlying(schema.validate_quotes(quotes, checked, "synthetic"), checked)
 
 
+def prepare(spec: SyntheticPanelSpec) -> pd.DataFrame:
+    """Raw quotes of ``spec`` joined with its underlying (close, rf_annual, r, q, mid, moneyness, T, …)."""
+    underlying, quotes, _ = build(spec)
+    checked = schema.validate_underlying(underlying, "underlying")
+    return schema.attach_underlying(schema.validate_quotes(quotes, checked, "synthetic"), checked)
+
+
 def clean_rows(prepared: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     planted = pd.MultiIndex.from_arrays([truth.loc[truth["row"] >= 0, "year"], truth.loc[truth["row"] >= 0, "row"]])
     return prepared[~prepared.index.isin(planted)]
@@ -73,7 +91,7 @@ def test_panel_size_is_close_to_the_target_and_in_the_raw_schema(panel):
     assert list(underlying.columns) == ["close", "rf_annual", "r", "q"] and underlying.attrs["data_source"] == "synthetic option quotes"
 
 
-def test_underlying_is_the_real_sp500_with_the_months_rf(panel):
+def test_underlying_is_the_real_sp500_with_the_months_tbill_rate_and_a_pricing_rate_40bp_above(panel):
     from asset_pricing.sources.embedded import load_prices, load_rf_monthly
 
     underlying, _, _ = panel
@@ -82,7 +100,8 @@ def test_underlying_is_the_real_sp500_with_the_months_rf(panel):
     rf = load_rf_monthly()
     march_2008 = (1 + rf.loc["2008-03-31", "rf_month"]) ** 12 - 1
     np.testing.assert_allclose(underlying.loc["2008-03-03":"2008-03-31", "rf_annual"], march_2008)
-    np.testing.assert_allclose(underlying["r"], np.log1p(underlying["rf_annual"]))
+    assert SPEC.pricing_rate_spread == 0.004
+    np.testing.assert_allclose(underlying["r"], np.log1p(underlying["rf_annual"]) + 0.004, rtol=0, atol=1e-15)
     assert (underlying["q"] == 0.02).all()
 
 
@@ -132,9 +151,89 @@ def test_vendor_iv_reprices_the_mid(panel, prepared):
     np.testing.assert_allclose(model, priced["mid"], rtol=1e-5, atol=1e-6)
 
 
-def test_far_out_of_the_money_options_have_zero_bids_as_on_spx(prepared):
-    far_otm = prepared[(prepared["cp_flag"] == "P") & (prepared["moneyness"] < 0.6) & (prepared["tau_days"] < 60)]
-    assert len(far_otm) > 0 and (far_otm["best_bid"] == 0).mean() > 0.9
+def test_far_out_of_the_money_options_have_zero_bids_in_a_calm_market_as_on_spx():
+    calm = prepare(SyntheticPanelSpec(start=pd.Timestamp("2017-01-01"), end=pd.Timestamp("2017-03-31"), target_quotes=20_000, defect_share=0.0))
+    short = calm["tau_days"] < 45
+    far_puts = calm[short & (calm["cp_flag"] == "P") & (calm["moneyness"] < 0.8)]
+    far_calls = calm[short & (calm["cp_flag"] == "C") & (calm["moneyness"] > 1.1)]
+    near = calm[calm["tau_days"].between(7, 45) & calm["moneyness"].between(0.97, 1.03)]
+    assert len(far_puts) > 50 and (far_puts["best_bid"] == 0).mean() > 0.9
+    assert len(far_calls) > 50 and (far_calls["best_bid"] == 0).mean() > 0.9
+    assert (near["best_bid"] == 0).mean() < 0.05  # only a few cheap 1-2-week options 2-3% out of the money
+
+
+def test_clean_parity_rate_is_the_tbill_rate_plus_40bp_so_zero_rate_years_keep_it_positive():
+    # 2012: T-bill rate ≈ 0.05%; options priced at r = log1p(rf_annual) + 0.004 (OptionMetrics-like zero curve)
+    spec = SyntheticPanelSpec(start=pd.Timestamp("2012-01-01"), end=pd.Timestamp("2012-02-29"), target_quotes=8_000)
+    clean = prepare(spec.clean_world(sigma=0.2))
+    call, _, rate = pair_rates(clean)
+    tbill = np.log1p(clean["rf_annual"].to_numpy()[call])
+    assert len(rate) > 1000 and tbill.max() < 0.001
+    np.testing.assert_allclose(rate - tbill, 0.004, atol=1e-8)
+
+
+def test_noisy_quotes_in_zero_rate_years_rarely_have_a_negative_parity_rate():
+    # the default surface with quote noise and ticks, level-1/2 filters 1-7 applied (what filter 8 sees)
+    from asset_pricing.options.filters import LEVEL_1_2_FILTERS
+
+    spec = SyntheticPanelSpec(start=pd.Timestamp("2012-01-01"), end=pd.Timestamp("2012-04-30"), target_quotes=20_000, defect_share=0.0)
+    shares = []
+    for variant in (spec, replace(spec, pricing_rate_spread=0.0)):
+        quotes = prepare(variant)
+        for level_filter in LEVEL_1_2_FILTERS[:7]:
+            quotes = level_filter(quotes).kept
+        shares.append(np.mean(pair_rates(quotes)[2] < 0))
+    assert shares[0] < 0.01 and shares[1] > 0.25  # T-bill pricing: a third of the pairs lost to filter 8
+
+
+def test_sampling_concentrates_quotes_where_the_cjs_portfolios_need_them(prepared):
+    market, _ = synthetic_market(SPEC)
+    expirations = expiration_calendar(SPEC.start - pd.Timedelta(days=31), SPEC.end + pd.Timedelta(days=432))
+    universe = listed_contract_days(schema.day_numbers(market.index), market["close"].to_numpy(), expirations, SPEC.grid)
+    moneyness = universe["strike"] / market["close"].to_numpy()[universe["day"]]
+    in_reach = (np.abs(moneyness - 1) <= 0.14) & (universe["tau"] >= 7) & (universe["tau"] <= 120)
+    quoted_in_reach = prepared["moneyness"].sub(1).abs().le(0.14) & prepared["tau_days"].between(7, 120)
+    assert quoted_in_reach.mean() > 2.5 * in_reach.mean()  # 46% of the quotes, 15% of the listed contract-days
+    assert (prepared["moneyness"] < 0.7).any() and (prepared["moneyness"] > 1.3).any() and (prepared["tau_days"] > 240).any()
+
+
+def test_quoted_strikes_of_an_expiry_are_evenly_spaced_unlike_independent_draws():
+    strikes = 5.0 * np.arange(1, 3001)
+    exdate = np.full(strikes.size, 17_000)
+    for share in (0.1, 0.3):
+        quoted = np.flatnonzero(strike_sequence_position(exdate, strikes, 7, ContractGrid()) < share)
+        gaps = np.diff(quoted)
+        assert len(set(gaps)) <= 3 and gaps.max() <= 1.9 / share  # three-gap theorem
+        assert abs(gaps.mean() - 1 / share) < 0.05 / share
+        random_gaps = np.diff(np.flatnonzero(contract_uniform(exdate, strikes, 7) < share))
+        assert random_gaps.max() > 4 / share
+
+
+def test_quotes_are_as_dense_in_moneyness_at_an_index_of_600_as_at_2400():
+    grid, intensity, per_band = ContractGrid(), 0.5, {}
+    for spot in (600.0, 2400.0):
+        strikes = np.arange(np.ceil(0.95 * spot / 5) * 5, 1.05 * spot, 5.0)
+        exdates = np.repeat(np.arange(17_000, 17_400, 7), strikes.size)
+        strike_rows = np.tile(strikes, 400 // 7 + 1)[: exdates.size]
+        weight = sampling_weight(strike_rows / spot, np.full(exdates.size, 30), strike_rows, grid)
+        quoted = strike_sequence_position(exdates, strike_rows, 1, grid) < intensity * weight
+        per_band[spot] = quoted.sum() / len(np.unique(exdates))  # quoted strikes per expiry within ±5%
+    assert per_band[600.0] == pytest.approx(per_band[2400.0], rel=0.1)
+    assert 9 < per_band[600.0] < 11  # 0.1 of moneyness / (5 points / (0.5 · 1000)) = 10
+
+
+def test_quote_noise_is_mostly_persistent_per_strike_and_shared_by_call_and_put():
+    # flat σ = 0.2, no ticks: the vendor IV is σ·exp(0.01·ε), ε = √0.75·z_K + √0.25·z_{K,t}
+    world = SPEC.clean_world(sigma=0.2)
+    spec = replace(world, surface=replace(world.surface, quote_noise=0.01), target_quotes=10_000)
+    quotes = prepare(spec)
+    noise = np.log(quotes["impl_volatility"] / 0.2) / 0.01
+    assert noise.std() == pytest.approx(1.0, abs=0.05)
+    by_leg = noise.groupby([quotes["date"], quotes["exdate"], quotes["strike_price"], quotes["cp_flag"]], observed=True).first().unstack()
+    np.testing.assert_allclose(by_leg["C"].dropna(), by_leg["P"].reindex(by_leg["C"].dropna().index), atol=1e-9)
+    frame = pd.DataFrame({"optionid": quotes["optionid"], "date": quotes["date"], "noise": noise}).sort_values(["optionid", "date"])
+    following = frame.groupby("optionid")["noise"].shift(-1)
+    assert np.corrcoef(frame["noise"][following.notna()], following.dropna())[0, 1] == pytest.approx(0.75, abs=0.05)
 
 
 def test_tick_rounding_helpers():
@@ -156,6 +255,17 @@ def test_surface_has_negative_skew_upward_term_structure_in_calm_times_and_a_lev
     before = implied_volatility_surface(np.log(np.array([strike / spot])), np.array([30.0]), np.array([0.03]), np.array([0.0]), theta, surface)
     after = implied_volatility_surface(np.log(np.array([strike / (spot * 1.01)])), np.array([30.0]), np.array([0.03]), np.array([0.0093]), theta, surface)
     assert after[0] < before[0]
+
+
+def test_smile_is_steeper_in_log_terms_when_the_volatility_level_is_low():
+    surface, theta = VolatilitySurface(), 0.03
+    ratios = {}
+    for variance in (0.01, 0.15):  # ATM about 11% and 40%
+        vols = implied_volatility_surface(np.log(np.array([0.9, 1.0, 1.1])), np.full(3, 30.0), np.full(3, variance), np.zeros(3), theta, surface)
+        ratios[variance] = (vols[0] / vols[1], vols[2] / vols[1])
+    calm, stressed = ratios[0.01], ratios[0.15]
+    assert calm[0] > stressed[0] > 1.1 and calm[1] < stressed[1] < 1.0
+    assert 1.35 < calm[0] < 1.7 and 0.7 < calm[1] < 0.9  # SPX, July 2013 (VIX 13.8): 1.36 and 0.81
 
 
 def test_fixed_strike_iv_falls_when_the_index_rises_in_the_panel(panel, prepared):

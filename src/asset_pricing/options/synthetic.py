@@ -5,8 +5,17 @@ Deterministic from a seed, vectorized with numpy, generated one calendar year at
 Market
     The real S&P 500 closes of the embedded data (``load_prices()["SP500"]``); the risk-free rate of the
     embedded Fama–French RF series, y = (1 + RF_month)^12 − 1 for every day of that month (RF_month is
-    the one-month T-bill bought at the start of the month, so it is known on each of its days), r =
-    log1p(y); a constant continuous dividend yield q (``DIVIDEND_YIELD``).
+    the one-month T-bill bought at the start of the month, so it is known on each of its days); a
+    constant continuous dividend yield q (``DIVIDEND_YIELD``).
+
+    Two rates, as in OptionMetrics: ``rf_annual`` = y is the T-bill rate at which the portfolios' cash
+    accrues (SPEC §3.6), and ``r`` = log1p(y) + s is the continuously compounded rate at which options are
+    priced (Black–Scholes, parity, arbitrage bounds), with a constant spread s = ``pricing_rate_spread``
+    (40 bp). SPX options embed a rate above T-bills: the box-spread (put–call parity) rate exceeds
+    Treasury yields by about 40 bp on average (van Binsbergen, Diamond and Grotteria 2022, "Risk-free
+    interest rates", JFE 143(1), 1–29), and OptionMetrics' zero curve is LIBOR/Eurodollar based, some
+    30–50 bp above T-bills outside crises. Pricing with the T-bill rate itself (≈ 0 in 2009–2015) puts
+    the parity-implied rate of about 40% of the noisy call–put pairs of those years below zero (filter 8).
 
 Contracts
     Expirations on the third Friday of every month, listed up to ``monthly_horizon_days`` ahead, and of
@@ -17,29 +26,66 @@ Contracts
 
 Size
     The contract-days of that universe are sampled to about ``target_quotes`` rows with a coupled
-    ("threshold") design: each (exdate, strike) draws one uniform u from a hash of the seed, and is
-    quoted on day t when u < c·g(m_t, τ_t), where g = 1 around the money and out to 130 days and decays
-    away from it; c is the value at which the rows counted on every 5th trading day (with the contracts'
-    own uniforms) match the target. A quoted contract therefore stays quoted from one day to the next
-    (as on a real exchange) while the far wings and long maturities are thinned first.
+    ("threshold") design: each (exdate, strike) has one number u ∈ [0, 1), and is quoted on day t when
+    u < c·g(m_t, τ_t)·h(K), where
+
+    - g = 1 where real SPX quotes are dense and the CJS portfolios need them (|m − 1| ≤ 0.14, i.e. the
+      reach of the moneyness kernel around 0.90–1.10, and τ ≤ 120 days, the reach of the 90-day target),
+      decaying beyond (Gaussian in m with scale 0.05, exponential in τ with scale 45 days) to a floor of
+      0.03 that keeps the wings (m ≈ 0.5–1.5, τ to ~370) in the panel;
+    - h(K) = 1000/K scales the share of quoted strikes with the index level, so the quoted strikes near
+      the money are about as far apart in moneyness (≈ 5/(1000·c)) in 1996 (S ≈ 600) as in 2018
+      (S ≈ 2800): a portfolio's kernel (bandwidth 0.0125) sees about the same number of quotes every year;
+    - u = frac(k·α + o) with k = K/5 the strike's index on the 5-point grid, α = (5 + √5)/10 and o a
+      hash of (exdate, seed): a golden-ratio (Kronecker) sequence, so the quoted strikes of an expiry are
+      evenly spaced instead of randomly clumped: at a quoted share p the gaps take at most three values
+      (the three-gap theorem; here consecutive Fibonacci-like numbers around 1/p, at most ≈ 1.8/p grid
+      steps, where independent uniforms leave gaps of several times 1/p), on the 5-point and on the
+      25-point grid alike (5α mod 1 is the golden ratio too);
+    - c is the value at which the rows counted on every 5th trading day match the target. Where c·g·h ≥
+      1 every listed strike is quoted. The default 5 million quotes give c ≈ 0.94: near the money every
+      strike up to K ≈ 940 and, above, a strike every ≈ 0.53% of moneyness (about 13 quotes per CJS
+      portfolio-day after the filters).
+
+    A quoted contract stays quoted from one day to the next (as on a real exchange): u and h are fixed
+    per contract, g is 1 in the dense region and only rises as τ falls towards it.
 
 Implied volatility surface (per contract-day)
-    ln σ = ln σ_ATM(τ, t) + W·tanh((s(τ)·x + c(τ)·x²)/W) + ε,   x = ln(K/S_t),
-    σ²_ATM(τ, t) = VP · [θ + (v_t − θ)(1 − e^{−κT})/(κT)] · exp(2·R·s(τ)·L·tanh(gap_t/L)),
+    ln σ = ln σ̄(τ, t) + ℓ(τ, t) + W·tanh((s·x + c·x²)/W) + ε,   x = ln(K/S_t),
+    σ̄²(τ, t) = VP · [θ + (v_t − θ)(1 − e^{−κT})/(κT)]      (the ATM level before the leverage term),
+    s = s₃₀·(30/τ)^p·(σ_ref/σ̄)^a,   c = c₃₀·(30/τ)^p·(σ_ref/σ̄)^b,   ℓ = R·s·Λ·tanh(gap_t/Λ),
     v_t = EWMA (λ = 0.94) of the real daily squared log returns ×252, down days weighted 1.4 and up days
     0.6 (asymmetric news, as in GJR-GARCH), θ the long-run mean of v over the whole embedded history (a
-    constant of the calibration), VP the
-    variance premium, κ the speed of mean reversion (term structure); s(τ) < 0 is the skew and c(τ) > 0
-    the curvature, both ∝ (30/τ)^p; gap_t = ln S_t − EWMA(ln S) (half-life 10 days). With R > 1 (the
-    "skew stickiness ratio") the ATM level falls by more than the skew when the index rises
+    constant of the calibration), VP the variance premium, κ the speed of mean reversion (term
+    structure), gap_t = ln S_t − EWMA(ln S) (half-life 10 days), W the wing cap.
+
+    Smile: the skew s < 0 and the curvature c > 0 are steeper at short maturities and, in log terms, at
+    low levels (a = 0.75, b = 1, σ_ref = 0.2): the 30-day σ(0.9 S)/σ_ATM is about 1.5, 1.37, 1.28, 1.19
+    and σ(1.1 S)/σ_ATM about 0.78, 0.82, 0.85, 0.89 for ATM levels below 13%, 13–20%, 20–30% and above
+    30% (real SPX on 17 July 2013, VIX 13.8: 1.36 and 0.81, CBOE data quoted by M. Moran on
+    spvixviews.com). A smile constant in log terms (generator version 1) priced 30-day 10%-out-of-the-
+    money puts at 0.1–0.4 index points in calm years (real: about 0.5–1), and many had zero bids.
+
+    Leverage effect: with R > 1 (the skew stickiness ratio, between 1 for sticky strike and 2 for local
+    volatility; real SPX about 1.5) the ATM level falls by more than the skew when the index rises
     (d ln σ_ATM / d ln S ≈ R·s), so a fixed strike's IV falls as the index rises, as on real SPX
-    (d ln σ_K / d ln S ≈ (R − 1)·s < 0); a smile that only moves with moneyness would do the opposite.
-    ε ~ N(0, quote_noise²) is shared by the call and the put of a strike (parity ties them).
+    (d ln σ_K / d ln S ≈ (R − 1)·s < 0); the variance forecast adds to both (down days weigh more). A
+    smile that only moved with moneyness would do the opposite. Measured on the 1996–2018 surface (30
+    days, daily changes): d ln σ_ATM / d ln S ≈ −3.9 at fixed moneyness (the VIX: about −4 to −5) and,
+    at a fixed strike, −1.1 (K = 0.9 S), −2.0 (K = S), −2.9 (K = 1.1 S), i.e. about −0.25 to −0.5 vol
+    points per 1% index move: the realistic range (a fixed strike moves by the ATM level's move minus
+    the skew, far less than the ATM level's −0.6 to −1 vol point per 1%).
+
+    Quote noise ε ~ N(0, quote_noise²) is shared by the call and the put of a strike (parity ties them)
+    and mostly persistent, as on real quotes (a strike's IV sits off a smooth smile for days, not one day
+    at a time): ε = quote_noise·(√ρ·z_K + √(1 − ρ)·z_{K,t}) with z_K fixed per (exdate, strike), z_{K,t}
+    new every day and ρ = ``persistent_noise_share``.
 
 Quotes
     Black–Scholes–Merton prices with the dividend yield (:mod:`asset_pricing.options.bsm`); quoted
-    spread 0.10 + 4% of the price (±25% noise, capped at 8); bid rounded down and offer up to the tick
-    (0.05 below 3, 0.10 above) with the mid kept at or above the model price; the vendor's implied
+    spread 0.10 + 4% of the price (±25% log noise, persistent per contract in the share ρ of its
+    variance like the IV noise; capped at 8); bid rounded down and offer up to the tick (0.05 below 3,
+    0.10 above) with the mid kept at or above the model price; the vendor's implied
     volatility is the IV of the mid (Newton from the model σ, bisection where Newton fails, NaN where no σ
     fits); delta at that IV; volume and open interest over-dispersed Poisson, highest near the money and
     at short maturities.
@@ -52,13 +98,13 @@ Planted defects (ground truth in ``truth_YYYY.parquet``)
     vendor's IV is left stale), put price raised so the parity rate is negative (8), smile outliers
     repriced at 1.45–1.6 times (calls) or 0.55–0.65 times (puts) the IV, directions that raise the parity
     rate so filter 8 cannot take them (9), call price raised so the parity rate is 10–25 points above the
-    risk-free rate (10; IV left stale; never in an expiry that has a smile outlier, whose fit would pull
+    pricing rate r (10; IV left stale; never in an expiry that has a smile outlier, whose fit would pull
     the put leg). A share ``missing_share`` of contract-days has no quote (``missing_quote``, row −1 in
     the truth table).
 
 Clean world (:meth:`SyntheticPanelSpec.clean_world`): flat σ, no noise, no defects, no missing quotes,
-no tick rounding (mid = Black–Scholes price exactly, IV = σ) — the "Black–Scholes world" in which
-leverage-adjusted option portfolios must have a market beta of one.
+no tick rounding (mid = Black–Scholes price at the pricing rate r exactly, IV = σ) — the "Black–Scholes
+world" in which leverage-adjusted option portfolios must have a market beta of one.
 """
 
 from __future__ import annotations
@@ -71,6 +117,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.special import ndtri
 
 from asset_pricing.options.bsm import bs_delta, bs_price, bs_vega, implied_volatility
 from asset_pricing.options.schema import CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STRIKE_SCALE, day_numbers
@@ -94,8 +141,12 @@ DEFECT_TARGET_STEP: dict[str, int] = {
 MISSING_QUOTE = "missing_quote"
 DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
 TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
-GENERATOR_VERSION = 1  # bump when the algorithm changes, so the pull stage regenerates stale files
+GENERATOR_VERSION = 2  # bump when the algorithm changes, so the pull stage regenerates stale files
 _ESTIMATE_STRIDE_DAYS = 5
+SPREAD_NOISE = 0.25  # sd of the log deviation of a quoted spread from 0.10 + 4% of the price
+STRIKE_SEQUENCE_STEP = (5.0 + np.sqrt(5.0)) / 10.0  # α of the Kronecker sequence; α and 5α mod 1 are golden
+# salts that decorrelate the contracts' persistent draws (IV noise, call and put spreads) from the sampling
+IV_NOISE_SALT, CALL_SPREAD_SALT, PUT_SPREAD_SALT = 0x2545F4914F6CDD1D, 0x369DEA0F31A53F85, 0x1B873593CC9E2D51
 FloatArray = NDArray[np.float64]
 
 
@@ -109,20 +160,24 @@ class VolatilitySurface:
     up_news_weight: float = 0.6
     mean_reversion_per_year: float = 3.0
     skew_30d: float = -2.2
-    curvature_30d: float = 1.0
+    curvature_30d: float = 4.0
     maturity_exponent: float = 0.4
+    reference_volatility: float = 0.2
+    skew_level_exponent: float = 0.75
+    curvature_level_exponent: float = 1.0
     min_skew_days: float = 7.0
     wing_cap: float = 1.2
     leverage_ratio: float = 1.5
     leverage_halflife_days: float = 10.0
     leverage_cap: float = 0.08
     quote_noise: float = 0.01
+    persistent_noise_share: float = 0.75
     flat_volatility: float | None = None
 
 
 @dataclass(frozen=True)
 class ContractGrid:
-    """Listed expirations and strikes, and the sampling weight g(m, τ) of contract-days."""
+    """Listed expirations and strikes, and the sampling weight g(m, τ)·h(K) of contract-days (module docstring)."""
 
     near_step: float = 5.0
     far_step: float = 25.0
@@ -130,11 +185,12 @@ class ContractGrid:
     moneyness_range: tuple[float, float] = (0.5, 1.5)
     monthly_horizon_days: int = 240
     quarterly_horizon_days: int = 370
-    core_moneyness: float = 0.15
-    moneyness_decay: float = 0.07
-    core_tau_days: float = 130.0
-    tau_decay_days: float = 60.0
+    core_moneyness: float = 0.14
+    moneyness_decay: float = 0.05
+    core_tau_days: float = 120.0
+    tau_decay_days: float = 45.0
     weight_floor: float = 0.03
+    reference_strike: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -143,9 +199,10 @@ class SyntheticPanelSpec:
 
     start: pd.Timestamp
     end: pd.Timestamp
-    target_quotes: int = 1_000_000
+    target_quotes: int = 5_000_000  # setting SYNTHETIC_QUOTES
     seed: int = 20130901
     dividend_yield: float = 0.02
+    pricing_rate_spread: float = 0.004  # r = log1p(rf_annual) + this (continuous; module docstring, "Market")
     secid: int = 108105
     defect_share: float = 0.002
     missing_share: float = 0.01
@@ -185,6 +242,7 @@ class SyntheticPanelSpec:
             "target_quotes": self.target_quotes,
             "seed": self.seed,
             "dividend_yield": self.dividend_yield,
+            "pricing_rate_spread": self.pricing_rate_spread,
             "secid": self.secid,
             "defect_share": self.defect_share,
             "missing_share": self.missing_share,
@@ -228,6 +286,8 @@ def synthetic_market(
 ) -> tuple[pd.DataFrame, float]:
     """Per trading day of the window: close, rf_annual, r, q, variance (annualized EWMA), trend_gap.
 
+    rf_annual = y is the T-bill effective annual rate (cash accrual, SPEC §3.6); r = log1p(y) +
+    ``spec.pricing_rate_spread`` is the continuous rate the options are priced with (module docstring).
     ``closes`` defaults to the embedded S&P 500 index and ``rf_monthly`` to the embedded RF series; the
     EWMA variance and the trend use the whole close history before the window as warm-up. Also returns
     the long-run annualized variance θ (mean of the EWMA's weighted 252·r² over the whole history).
@@ -258,7 +318,7 @@ def synthetic_market(
         {
             "close": closes[in_window].to_numpy(),
             "rf_annual": rf_annual.to_numpy(),
-            "r": np.log1p(rf_annual.to_numpy()),
+            "r": np.log1p(rf_annual.to_numpy()) + spec.pricing_rate_spread,
             "q": spec.dividend_yield,
             "variance": variance[in_window].to_numpy(),
             "trend_gap": (log_close - trend)[in_window].to_numpy(),
@@ -269,7 +329,11 @@ def synthetic_market(
 
 
 def synthetic_underlying(market: pd.DataFrame) -> pd.DataFrame:
-    """The underlying table of the contract (close, rf_annual, r, q by date) from :func:`synthetic_market`."""
+    """The underlying table of the contract (close, rf_annual, r, q by date) from :func:`synthetic_market`.
+
+    As in OptionMetrics, ``r`` (the continuous pricing rate) is not log1p(rf_annual): it carries the
+    pricing-rate spread over the T-bill rate ``rf_annual``.
+    """
     underlying = market[["close", "rf_annual", "r", "q"]].copy()
     underlying.attrs["data_source"] = SYNTHETIC_LABEL
     return underlying
@@ -316,11 +380,38 @@ def listed_contract_days(day_days: NDArray[np.int64], closes: FloatArray, expira
     return {"day": day, "exdate_days": contract_exdate, "strike": strike, "tau": contract_exdate - day_days[day]}
 
 
-def sampling_weight(moneyness: FloatArray, tau_days: NDArray[np.int64], grid: ContractGrid) -> FloatArray:
-    """g(m, τ) ∈ [floor, 1]: 1 within ±core_moneyness and τ ≤ core_tau_days, Gaussian/exponential decay beyond."""
+def sampling_weight(moneyness: FloatArray, tau_days: NDArray[np.int64], strike: FloatArray, grid: ContractGrid) -> FloatArray:
+    """Sampling weight g(m, τ)·h(K) of a contract-day (module docstring, "Size").
+
+    g ∈ [floor, 1] is 1 within ±core_moneyness of the money and τ ≤ core_tau_days, with a Gaussian
+    (scale moneyness_decay) and an exponential (scale tau_decay_days) decay beyond; h(K) =
+    reference_strike / K keeps the quoted strikes' spacing in moneyness about the same at every index level.
+    """
     excess_m = np.maximum(np.abs(moneyness - 1.0) - grid.core_moneyness, 0.0) / grid.moneyness_decay
     excess_tau = np.maximum(tau_days - grid.core_tau_days, 0.0) / grid.tau_decay_days
-    return grid.weight_floor + (1.0 - grid.weight_floor) * np.exp(-0.5 * excess_m**2 - excess_tau)
+    g = grid.weight_floor + (1.0 - grid.weight_floor) * np.exp(-0.5 * excess_m**2 - excess_tau)
+    return g * (grid.reference_strike / strike)
+
+
+def strike_sequence_position(exdate_days: NDArray[np.int64], strike: FloatArray, seed: int, grid: ContractGrid) -> FloatArray:
+    """u = frac(k·α + o) ∈ [0, 1) per (exdate, strike): a Kronecker (golden-ratio) low-discrepancy sequence.
+
+    k = K / near_step is the strike's index on the grid, α = :data:`STRIKE_SEQUENCE_STEP` = (5 + √5)/10
+    and o = :func:`contract_uniform` of (exdate, seed), so each expiry has its own phase. Strikes with
+    u < p form an evenly spaced subset of share p (three-gap theorem: at most three gap lengths, the
+    largest ≈ 1.8/p); 5α mod 1 = (√5 − 1)/2, so the 25-point strikes (k multiple of 5) are evenly thinned
+    as well.
+    """
+    index = np.round(np.asarray(strike) / grid.near_step)
+    phase = contract_uniform(exdate_days, np.zeros(np.shape(exdate_days)), seed)
+    return np.mod(index * STRIKE_SEQUENCE_STEP + phase, 1.0)
+
+
+def contract_normal(exdate_days: NDArray[np.int64], strike: FloatArray, seed: int, salt: int) -> FloatArray:
+    """A standard normal per (exdate, strike), fixed over the contract's life (a persistent draw; ``salt``
+    makes independent draws for different uses)."""
+    uniform = contract_uniform(exdate_days, strike, seed ^ salt)
+    return ndtri(np.clip(uniform, 2.0**-53, 1.0 - 2.0**-53))
 
 
 def contract_uniform(exdate_days: NDArray[np.int64], strike: FloatArray, seed: int) -> FloatArray:
@@ -343,14 +434,16 @@ def contract_optionid(exdate_days: NDArray[np.int64], strike: FloatArray, is_cal
 def sampling_intensity(market: pd.DataFrame, expirations: pd.DataFrame, spec: SyntheticPanelSpec) -> float:
     """The c for which the panel has about ``target_quotes`` rows, counted on every 5th trading day.
 
-    A contract-day is quoted when u < c·g, i.e. when u/g < c, so c is the k-th smallest u/g of the
-    sampled contract-days with k = target / (5 · 2 (call, put) · (1 − missing_share) · (1 + 2·defect_share)).
-    Counting with the contracts' own uniforms (not their expectation) makes the size close to the target.
+    A contract-day is quoted when u < c·w (w = g·h of :func:`sampling_weight`), i.e. when u/w < c, so c
+    is the k-th smallest u/w of the sampled contract-days with k = target / (5 · 2 (call, put) · (1 −
+    missing_share) · (1 + 2·defect_share)). Counting with the contracts' own u (not their expectation)
+    makes the size close to the target.
     """
     sample = market.iloc[::_ESTIMATE_STRIDE_DAYS]
     universe = listed_contract_days(day_numbers(sample.index), sample["close"].to_numpy(), expirations, spec.grid)
-    weight = sampling_weight(universe["strike"] / sample["close"].to_numpy()[universe["day"]], universe["tau"], spec.grid)
-    ratio = contract_uniform(universe["exdate_days"], universe["strike"], spec.seed) / weight
+    moneyness = universe["strike"] / sample["close"].to_numpy()[universe["day"]]
+    weight = sampling_weight(moneyness, universe["tau"], universe["strike"], spec.grid)
+    ratio = strike_sequence_position(universe["exdate_days"], universe["strike"], spec.seed, spec.grid) / weight
     rows_per_contract_day = _ESTIMATE_STRIDE_DAYS * 2.0 * (1.0 - spec.missing_share) * (1.0 + 2.0 * spec.defect_share)
     needed = int(round(spec.target_quotes / rows_per_contract_day))
     if needed >= len(ratio):
@@ -374,11 +467,13 @@ def implied_volatility_surface(
     T = tau_days / 365.0
     decay = surface.mean_reversion_per_year * T
     horizon_variance = long_run_variance + (variance - long_run_variance) * (1.0 - np.exp(-decay)) / decay
+    base_log_atm = 0.5 * np.log(surface.variance_premium * horizon_variance)
     maturity_scale = (30.0 / np.maximum(tau_days, surface.min_skew_days)) ** surface.maturity_exponent
-    skew = surface.skew_30d * maturity_scale
-    curvature = surface.curvature_30d * maturity_scale
+    level_scale = surface.reference_volatility / np.exp(base_log_atm)
+    skew = surface.skew_30d * maturity_scale * level_scale**surface.skew_level_exponent
+    curvature = surface.curvature_30d * maturity_scale * level_scale**surface.curvature_level_exponent
     leverage = surface.leverage_ratio * skew * surface.leverage_cap * np.tanh(trend_gap / surface.leverage_cap)
-    log_atm = 0.5 * np.log(surface.variance_premium * horizon_variance) + leverage
+    log_atm = base_log_atm + leverage
     shape = skew * log_moneyness + curvature * log_moneyness**2
     return np.exp(log_atm + surface.wing_cap * np.tanh(shape / surface.wing_cap))
 
@@ -461,8 +556,8 @@ def _clean_year_quotes(
     closes = market["close"].to_numpy()
     universe = listed_contract_days(day_days, closes, expirations, spec.grid)
     moneyness = universe["strike"] / closes[universe["day"]]
-    threshold = intensity * sampling_weight(moneyness, universe["tau"], spec.grid)
-    chosen = contract_uniform(universe["exdate_days"], universe["strike"], spec.seed) < threshold
+    threshold = intensity * sampling_weight(moneyness, universe["tau"], universe["strike"], spec.grid)
+    chosen = strike_sequence_position(universe["exdate_days"], universe["strike"], spec.seed, spec.grid) < threshold
     day = universe["day"][chosen]
     exdate_days = universe["exdate_days"][chosen]
     strike = universe["strike"][chosen]
@@ -472,7 +567,9 @@ def _clean_year_quotes(
         log_moneyness, tau, market["variance"].to_numpy()[day], market["trend_gap"].to_numpy()[day], long_run_variance, spec.surface
     )
     if spec.surface.quote_noise > 0:
-        sigma = sigma * np.exp(spec.surface.quote_noise * rng.standard_normal(len(sigma)))
+        rho = spec.surface.persistent_noise_share
+        noise = np.sqrt(rho) * contract_normal(exdate_days, strike, spec.seed, IV_NOISE_SALT) + np.sqrt(1.0 - rho) * rng.standard_normal(len(sigma))
+        sigma = sigma * np.exp(spec.surface.quote_noise * noise)
 
     # one call and one put per (day, exdate, strike)
     n_pairs = len(day)
@@ -493,8 +590,14 @@ def _clean_year_quotes(
     q = market["q"].to_numpy()[day]
     T = tau / 365.0
     price = bs_price(S, strike, T, r, q, sigma, is_call)
-    noise = 0.25 * rng.standard_normal(len(price)) if spec.tick_rounding else None
-    bid, offer = bid_offer(price, quoted_spread(price, noise), spec.tick_rounding)
+    spread_noise = None
+    if spec.tick_rounding:  # a contract's spread is wider or narrower than the formula for days at a time
+        rho = spec.surface.persistent_noise_share
+        persistent = np.where(
+            is_call, contract_normal(exdate_days, strike, spec.seed, CALL_SPREAD_SALT), contract_normal(exdate_days, strike, spec.seed, PUT_SPREAD_SALT)
+        )
+        spread_noise = SPREAD_NOISE * (np.sqrt(rho) * persistent + np.sqrt(1.0 - rho) * rng.standard_normal(len(price)))
+    bid, offer = bid_offer(price, quoted_spread(price, spread_noise), spec.tick_rounding)
     if spec.tick_rounding:
         vendor_iv = mid_implied_volatility(0.5 * (bid + offer), S, strike, T, r, q, is_call, sigma)
     else:
