@@ -20,8 +20,9 @@ optionid       int64            contract id, stable over the contract's life
 ============== ================ ===============================================================
 
 The underlying table (one row per trading day, DatetimeIndex ``date``) carries ``close`` (S_t),
-``rf_annual`` (effective annual risk-free rate y, SPEC §3.6), ``r = log1p(rf_annual)`` (continuously
-compounded, used in Black–Scholes) and ``q`` (continuous dividend yield).
+``rf_annual`` (effective annual risk-free rate y for the risk-free accrual, SPEC §3.6), ``r`` (the
+continuously compounded pricing rate used in Black–Scholes: the zero curve for WRDS, T-bill + 40 bp for
+the synthetic panel, ``log1p(rf_annual)`` when a source gives none) and ``q`` (continuous dividend yield).
 
 What validation does with bad input (each case is a test):
 
