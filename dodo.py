@@ -19,6 +19,9 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 import settings
+from asset_pricing.bench import SIZES as BENCH_SIZES
+from asset_pricing.bench import benchmark_targets, run_benchmarks
+from asset_pricing.bench.measure import BenchmarkError
 from asset_pricing.io import DataValidationError
 from asset_pricing.options.stage_portfolios import SETTINGS_READ as OPTION_PORTFOLIO_SETTINGS
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_inputs, option_portfolio_targets
@@ -74,7 +77,7 @@ def _run(stage: Callable[..., Any]) -> Callable[[], TaskFailed | None]:
     def action() -> TaskFailed | None:
         try:
             stage(P, CFG)
-        except (DataValidationError, settings.SettingsError, ConnectionError, FileNotFoundError, ReportError) as exc:
+        except (DataValidationError, settings.SettingsError, ConnectionError, FileNotFoundError, ReportError, BenchmarkError) as exc:
             return TaskFailed(str(exc))
         return None
 
@@ -232,4 +235,23 @@ def task_reports():
         "file_dep": entries,
         "targets": [P.reports / "index.html"],
         "clean": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. Benchmark (not part of the default run): `doit bench` or `doit bench --size small`
+# ---------------------------------------------------------------------------------------------------
+def _bench(size: str) -> TaskFailed | None:
+    return _run(lambda paths, cfg: run_benchmarks(paths, cfg, size))()
+
+
+def task_bench():
+    """Benchmark at OptionMetrics scale (~20M quotes, 500 stocks, doit end to end) → _output/benchmarks/results.md."""
+    return {
+        "actions": [_bench],
+        "params": [{"name": "size", "long": "size", "default": "full", "choices": [(s, "") for s in sorted(BENCH_SIZES)],
+                    "help": "full (the issue's scale, ~10 min) | small (1M quotes) | tiny (smoke test)"}],
+        "targets": benchmark_targets(P),
+        "uptodate": [False],
+        "verbosity": 2,
     }

@@ -26,14 +26,25 @@ Level 3 (thresholds from statistics over the whole sample, gathered in a first p
 10. put–call parity: d = r̂ − r_t for pairs as in 8; drop both legs when |d − mean(d)| > 2 sd(d) over the
     whole sample (non-finite r̂ is dropped too).
 
-Rates: r = log1p(rf_annual) and q are continuously compounded, T = τ/365 (SPEC §3.6). Without the
+Rates: r (the underlying table's continuous pricing rate: zero curve for WRDS, T-bill + 40 bp for the
+synthetic panel) and q are continuously compounded, T = τ/365 (SPEC §3.6). Filter 10 measures
+d = r̂ − r; SPEC's r̂ − rf_t differs from it by a near-constant spread that the mean of d removes. Without the
 dividend term, r̂ would be biased down by about q and filter 8 would drop most pairs (the reference
 code's defect; SPEC §3.2).
+
+Speed (OptionMetrics scale, ~1 million quotes a year): each filter also exists as a mask function
+(``*_keep`` / ``*_flags``) so that :func:`level_1_2_masks` chains filters 1–8 on boolean masks and
+copies the quotes once at the end instead of once per filter. In the schema's order (the stage's),
+duplicate candidates, slices and call–put pairs are found by comparing neighbours and one binary search
+instead of a hash table or a sort (other orders take the general path: hashed keys, one lexsort, same
+result); the exact comparison of duplicates runs only on the few candidate rows, and the slice medians
+of filter 2 only for the slices that hold a clash.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -127,28 +138,153 @@ def _keep(quotes: pd.DataFrame, keep: NDArray[np.bool_], detail: dict[str, int] 
     return FilterResult(quotes[keep], int((~keep).sum()), detail or {})
 
 
+def _keep_unless(quotes: pd.DataFrame, flags: dict[str, NDArray[np.bool_]], *, report: bool = True) -> FilterResult:
+    """Rows without any removal flag; ``detail`` counts each flag (when ``report``)."""
+    detail = {name: int(flag.sum()) for name, flag in flags.items()} if report else {}
+    return _keep(quotes, ~np.logical_or.reduce(list(flags.values())), detail)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exact duplicate detection, hashed first
+# ---------------------------------------------------------------------------------------------------
+IDENTICAL_QUOTE_KEYS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_price", "best_bid", "best_offer"]
+TERMS_KEYS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_price"]
+SLICE_KEYS: list[str] = ["date", "exdate", "cp_flag"]
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _column_hash(values: pd.Series) -> NDArray[np.uint64]:
+    """64-bit hash of each value of a column; values equal for ``DataFrame.duplicated`` hash equally.
+
+    Categoricals hash their codes, dates their nanoseconds; floats are normalized first (every NaN to one
+    NaN, −0.0 to 0.0), because ``duplicated`` treats them as equal.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        array = np.asarray(values.cat.codes, dtype=np.int64)
+    else:
+        array = values.to_numpy()
+        if array.dtype.kind == "M":
+            array = array.view(np.int64)
+        elif array.dtype.kind == "f":
+            array = np.where(np.isnan(array), np.nan, array + 0.0)
+    return pd.util.hash_array(array, categorize=False)
+
+
+def row_key_hash(quotes: pd.DataFrame, columns: list[str]) -> NDArray[np.uint64]:
+    """Combined 64-bit hash of the ``columns`` of each row (equal keys → equal hash; rare collisions)."""
+    key = np.zeros(len(quotes), dtype=np.uint64)
+    for column in columns:
+        key = key * _HASH_MULTIPLIER + _column_hash(quotes[column])
+    return key
+
+
+def schema_order_breaks(quotes: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]] | None:
+    """Where a new slice and a new contract-day start, for quotes in the schema's order; None otherwise.
+
+    The schema sorts quotes by (date, cp_flag, exdate, strike_price)
+    (:data:`asset_pricing.options.schema.SORT_COLUMNS`), so a (date, exdate, cp_flag) slice and a
+    contract-day are runs of neighbouring rows. Returns (new_slice, new_contract_day): per row, whether
+    it differs from the previous row on (date, cp_flag, exdate), and on those or strike_price. One
+    comparison of neighbours, no sort or hash.
+    """
+    n_rows = len(quotes)
+    if n_rows == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    date = np.asarray(quotes["date"], dtype="datetime64[ns]").view(np.int64)
+    cp = np.asarray(quotes["cp_flag"].cat.codes)
+    exdate = np.asarray(quotes["exdate"], dtype="datetime64[ns]").view(np.int64)
+    strike = quotes["strike_price"].to_numpy()
+    ascending = date[1:] > date[:-1]
+    equal = date[1:] == date[:-1]
+    for key in (cp, exdate):
+        ascending |= equal & (key[1:] > key[:-1])
+        equal &= key[1:] == key[:-1]
+    same_slice = equal.copy()
+    ascending |= equal & (strike[1:] > strike[:-1])
+    equal &= strike[1:] == strike[:-1]
+    if not (ascending | equal).all():
+        return None
+    new_slice = np.ones(n_rows, dtype=bool)
+    new_slice[1:] = ~same_slice
+    new_contract_day = np.ones(n_rows, dtype=bool)
+    new_contract_day[1:] = ~equal
+    return new_slice, new_contract_day
+
+
+def rows_sharing_schema_key(quotes: pd.DataFrame) -> NDArray[np.bool_] | None:
+    """Rows equal to a neighbour on (date, cp_flag, exdate, strike_price) when ``quotes`` is in the schema's order.
+
+    In that order every row that could duplicate another one sits next to it; None when ``quotes`` is
+    not in that order (:func:`schema_order_breaks`).
+    """
+    breaks = schema_order_breaks(quotes)
+    if breaks is None:
+        return None
+    continues = ~breaks[1]
+    shared = continues.copy()
+    shared[:-1] |= continues[1:]
+    return shared
+
+
+def duplicated_rows(quotes: pd.DataFrame, columns: list[str], keep: str | bool = "first") -> NDArray[np.bool_]:
+    """``quotes.duplicated(columns, keep=keep)`` as a mask, compared exactly only among candidate rows.
+
+    ``columns`` must include date, cp_flag, exdate and strike_price. Candidates are the rows that share
+    that contract-day with a neighbour when the quotes are in the schema's order
+    (:func:`rows_sharing_schema_key`), else the rows whose key hash (:func:`row_key_hash`) is shared.
+    Every row of a duplicated key is a candidate, in its original order, so ``keep`` means the same as on
+    the whole frame; the exact comparison runs on a few per mille of the rows.
+    """
+    shared = rows_sharing_schema_key(quotes)
+    if shared is None:
+        shared = pd.Index(row_key_hash(quotes, columns)).duplicated(keep=False)
+    duplicated = np.zeros(len(quotes), dtype=bool)
+    candidates = np.flatnonzero(shared)
+    if candidates.size:
+        duplicated[candidates] = quotes.iloc[candidates].duplicated(columns, keep=keep).to_numpy()
+    return duplicated
+
+
 # ---------------------------------------------------------------------------------------------------
 # Level 1
 # ---------------------------------------------------------------------------------------------------
+def identical_quotes_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
+    """Mask of filter 1: the first of rows equal on secid, date, exdate, cp_flag, strike_price, bid, offer."""
+    return ~duplicated_rows(quotes, IDENTICAL_QUOTE_KEYS)
+
+
 def filter_identical_quotes(quotes: pd.DataFrame) -> FilterResult:
     """Filter 1: keep the first of rows equal on secid, date, exdate, cp_flag, strike_price, bid, offer."""
-    duplicated = quotes.duplicated(["secid", "date", "exdate", "cp_flag", "strike_price", "best_bid", "best_offer"])
-    return _keep(quotes, ~duplicated.to_numpy())
+    return _keep(quotes, identical_quotes_keep(quotes))
 
 
-def filter_identical_terms(quotes: pd.DataFrame) -> FilterResult:
-    """Filter 2: one row per (secid, date, exdate, cp_flag, strike_price).
+def identical_terms_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
+    """Mask of filter 2: one row per (secid, date, exdate, cp_flag, strike_price).
 
     Among rows with the same terms keep the one whose implied volatility is closest to the median IV of
-    its (date, exdate, cp_flag) slice; missing IV counts as farthest; ties keep the first row.
+    its (date, exdate, cp_flag) slice; missing IV counts as farthest; ties keep the first row. Medians
+    are computed only for the slices that hold a clash (over all their quotes).
     """
-    terms = ["secid", "date", "exdate", "cp_flag", "strike_price"]
-    clash = quotes.duplicated(terms, keep=False).to_numpy()
+    keep = np.ones(len(quotes), dtype=bool)
+    clash = duplicated_rows(quotes, TERMS_KEYS, keep=False)
     if not clash.any():
-        return _keep(quotes, np.ones(len(quotes), dtype=bool))
-    slice_median = quotes.groupby(["date", "exdate", "cp_flag"], observed=True, sort=False)["impl_volatility"].transform("median")
-    distance = np.abs(quotes["impl_volatility"].to_numpy() - slice_median.to_numpy())
-    distance = np.where(np.isfinite(distance), distance, np.inf)
+        return keep
+    breaks = schema_order_breaks(quotes)
+    if breaks is not None:  # slices are runs of rows: number them
+        slice_id = np.cumsum(breaks[0]) - 1
+        clash_slice = np.zeros(slice_id[-1] + 1, dtype=bool)
+        clash_slice[slice_id[clash]] = True
+        region = np.flatnonzero(clash_slice[slice_id])
+        slice_key: NDArray[np.int64] | list[pd.Series] = slice_id[region]
+    else:
+        slice_hash = row_key_hash(quotes, SLICE_KEYS)
+        region = np.flatnonzero(pd.Index(np.unique(slice_hash[clash])).get_indexer(slice_hash) >= 0)
+        slice_key = [quotes[column].iloc[region] for column in SLICE_KEYS]
+    region_iv = quotes["impl_volatility"].iloc[region]
+    slice_median = region_iv.groupby(slice_key, observed=True, sort=False).transform("median")
+    distance = np.full(len(quotes), np.inf)
+    region_distance = np.abs(region_iv.to_numpy() - slice_median.to_numpy())
+    distance[region] = np.where(np.isfinite(region_distance), region_distance, np.inf)
     position = np.flatnonzero(clash)
     candidates = quotes.iloc[position]
     order = np.lexsort(
@@ -162,53 +298,73 @@ def filter_identical_terms(quotes: pd.DataFrame) -> FilterResult:
             candidates["secid"].to_numpy(),
         )
     )
-    ranked = candidates.iloc[order]
-    loser = ranked.duplicated(terms).to_numpy()
-    keep = np.ones(len(quotes), dtype=bool)
+    loser = candidates.iloc[order].duplicated(TERMS_KEYS).to_numpy()
     keep[position[order][loser]] = False
-    return _keep(quotes, keep)
+    return keep
 
 
-def filter_zero_bid(quotes: pd.DataFrame) -> FilterResult:
-    """Filter 3: drop best_bid ≤ 0 or missing; also crossed (offer < bid) and non-positive/missing offers."""
+def filter_identical_terms(quotes: pd.DataFrame) -> FilterResult:
+    """Filter 2: one row per (secid, date, exdate, cp_flag, strike_price).
+
+    Among rows with the same terms keep the one whose implied volatility is closest to the median IV of
+    its (date, exdate, cp_flag) slice; missing IV counts as farthest; ties keep the first row.
+    """
+    return _keep(quotes, identical_terms_keep(quotes))
+
+
+def zero_bid_flags(quotes: pd.DataFrame) -> dict[str, NDArray[np.bool_]]:
+    """Removal reasons of filter 3 (mutually exclusive): bid ≤ 0; offer < bid or ≤ 0; bid or offer missing."""
     bid = quotes["best_bid"].to_numpy()
     offer = quotes["best_offer"].to_numpy()
     missing = np.isnan(bid) | np.isnan(offer)
     with np.errstate(invalid="ignore"):
         zero_bid = ~missing & (bid <= 0)
         bad_offer = ~missing & ~zero_bid & ((offer <= 0) | (offer < bid))
-    keep = ~(missing | zero_bid | bad_offer)
-    detail = {
-        "zero or negative bid": int(zero_bid.sum()),
-        "crossed or non-positive offer": int(bad_offer.sum()),
-        "missing bid or offer": int(missing.sum()),
-    }
-    return _keep(quotes, keep, detail)
+    return {"zero or negative bid": zero_bid, "crossed or non-positive offer": bad_offer, "missing bid or offer": missing}
+
+
+def filter_zero_bid(quotes: pd.DataFrame) -> FilterResult:
+    """Filter 3: drop best_bid ≤ 0 or missing; also crossed (offer < bid) and non-positive/missing offers."""
+    return _keep_unless(quotes, zero_bid_flags(quotes))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Level 2
 # ---------------------------------------------------------------------------------------------------
+def maturity_flags(quotes: pd.DataFrame, bounds: tuple[int, int] = MATURITY_DAYS) -> dict[str, NDArray[np.bool_]]:
+    """Removal reason of filter 4: τ outside bounds[0] … bounds[1] calendar days."""
+    tau = quotes["tau_days"].to_numpy()
+    return {"maturity outside bounds": (tau < bounds[0]) | (tau > bounds[1])}
+
+
 def filter_maturity(quotes: pd.DataFrame, bounds: tuple[int, int] = MATURITY_DAYS) -> FilterResult:
     """Filter 4: keep quotes with bounds[0] ≤ τ ≤ bounds[1] calendar days to expiry."""
-    tau = quotes["tau_days"].to_numpy()
-    return _keep(quotes, (tau >= bounds[0]) & (tau <= bounds[1]))
+    return _keep_unless(quotes, maturity_flags(quotes, bounds), report=False)
 
 
-def filter_implied_volatility(quotes: pd.DataFrame, bounds: tuple[float, float] = IV_BOUNDS) -> FilterResult:
-    """Filter 5: keep bounds[0] ≤ impl_volatility ≤ bounds[1]; missing IV is dropped and counted apart."""
+def implied_volatility_flags(quotes: pd.DataFrame, bounds: tuple[float, float] = IV_BOUNDS) -> dict[str, NDArray[np.bool_]]:
+    """Removal reasons of filter 5: missing IV; IV outside bounds[0] … bounds[1]."""
     iv = quotes["impl_volatility"].to_numpy()
     missing = np.isnan(iv)
     with np.errstate(invalid="ignore"):
         inside = (iv >= bounds[0]) & (iv <= bounds[1])
-    detail = {"missing implied volatility": int(missing.sum()), "outside bounds": int((~missing & ~inside).sum())}
-    return _keep(quotes, inside, detail)
+    return {"missing implied volatility": missing, "outside bounds": ~missing & ~inside}
+
+
+def filter_implied_volatility(quotes: pd.DataFrame, bounds: tuple[float, float] = IV_BOUNDS) -> FilterResult:
+    """Filter 5: keep bounds[0] ≤ impl_volatility ≤ bounds[1]; missing IV is dropped and counted apart."""
+    return _keep_unless(quotes, implied_volatility_flags(quotes, bounds))
+
+
+def moneyness_flags(quotes: pd.DataFrame, bounds: tuple[float, float] = MONEYNESS_BOUNDS) -> dict[str, NDArray[np.bool_]]:
+    """Removal reason of filter 6: K/S outside bounds[0] … bounds[1] (or missing)."""
+    m = quotes["moneyness"].to_numpy()
+    return {"moneyness outside bounds": ~((m >= bounds[0]) & (m <= bounds[1]))}
 
 
 def filter_moneyness(quotes: pd.DataFrame, bounds: tuple[float, float] = MONEYNESS_BOUNDS) -> FilterResult:
     """Filter 6: keep bounds[0] ≤ K/S ≤ bounds[1]."""
-    m = quotes["moneyness"].to_numpy()
-    return _keep(quotes, (m >= bounds[0]) & (m <= bounds[1]))
+    return _keep_unless(quotes, moneyness_flags(quotes, bounds), report=False)
 
 
 def arbitrage_bounds(quotes: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -225,19 +381,41 @@ def arbitrage_bounds(quotes: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray
     return lower, upper
 
 
-def filter_arbitrage_bounds(quotes: pd.DataFrame) -> FilterResult:
-    """Filter 7: drop quotes whose mid lies below the lower or above the upper no-arbitrage bound."""
+def arbitrage_bound_flags(quotes: pd.DataFrame) -> dict[str, NDArray[np.bool_]]:
+    """Removal reasons of filter 7: mid below the lower or above the upper no-arbitrage bound."""
     lower, upper = arbitrage_bounds(quotes)
     mid = quotes["mid"].to_numpy()
-    below, above = mid < lower, mid > upper
-    return _keep(quotes, ~(below | above), {"below lower bound": int(below.sum()), "above upper bound": int(above.sum())})
+    return {"below lower bound": mid < lower, "above upper bound": mid > upper}
+
+
+def filter_arbitrage_bounds(quotes: pd.DataFrame) -> FilterResult:
+    """Filter 7: drop quotes whose mid lies below the lower or above the upper no-arbitrage bound."""
+    return _keep_unless(quotes, arbitrage_bound_flags(quotes))
+
+
+def _contract_key(
+    secid: NDArray[np.int64], date: NDArray[np.int64], exdate: NDArray[np.int64], strike: NDArray[np.int64]
+) -> NDArray[np.int64] | None:
+    """One int64 per row ordered like (date, exdate, strike_price): ((date·2^15 + τ)·2^31 + strike).
+
+    None when the bits do not suffice (several secids, dates before 1970 or after 2328, τ ≥ 2^15 days,
+    strike_price outside [0, 2^31)).
+    """
+    tau = exdate - date
+    fits = (
+        secid.min() == secid.max() and date.min() >= 0 and date.max() < 2**17 and tau.min() >= 0 and tau.max() < 2**15
+        and strike.min() >= 0 and strike.max() < 2**31
+    )
+    return ((date << 15 | tau) << 31 | strike).astype(np.int64) if fits else None
 
 
 def parity_pairs(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Positions (call, put) of the (date, exdate, strike_price) that have exactly one call and one put.
 
-    One sort by (secid, date, exdate, strike_price, cp_flag) and a comparison of neighbours; assumes one
-    row per contract-day (true after filter 2).
+    In call order of (secid, date, exdate, strike_price). Quotes in the schema's order with one row per
+    contract-day (true after filter 2): the sorted keys of the calls and of the puts are matched with one
+    binary search. Otherwise: one sort by (secid, date, exdate, strike_price, cp_flag) and a comparison
+    of neighbours (assumes one row per contract-day).
     """
     if len(quotes) < 2:
         empty = np.empty(0, dtype=np.int64)
@@ -247,6 +425,15 @@ def parity_pairs(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.in
     exdate = day_numbers(quotes["exdate"])
     strike = quotes["strike_price"].to_numpy()
     cp = np.asarray(quotes["cp_flag"].cat.codes)
+    key = _contract_key(secid, date, exdate, strike)
+    if key is not None:
+        calls, puts = np.flatnonzero(cp == 0), np.flatnonzero(cp == 1)
+        call_key, put_key = key[calls], key[puts]
+        if (np.diff(call_key) > 0).all() and (np.diff(put_key) > 0).all() and put_key.size:
+            # quotes in the schema's order, one row per contract-day: match the two sorted key lists
+            position = np.searchsorted(put_key, call_key).clip(max=put_key.size - 1)
+            matched = put_key[position] == call_key
+            return calls[matched].astype(np.int64), puts[position[matched]].astype(np.int64)
     order = np.lexsort((cp, strike, exdate, date, secid))
     same = (
         (secid[order][1:] == secid[order][:-1])
@@ -285,14 +472,18 @@ def pair_rates(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.int6
     return call, put, rate
 
 
+def _drop_pair_legs(n_rows: int, call: NDArray[np.int64], put: NDArray[np.int64], dropped_pairs: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    keep = np.ones(n_rows, dtype=bool)
+    keep[call[dropped_pairs]] = False
+    keep[put[dropped_pairs]] = False
+    return keep
+
+
 def filter_negative_parity_rate(quotes: pd.DataFrame) -> FilterResult:
     """Filter 8: drop both legs of every call–put pair whose parity-implied rate r̂ is negative."""
     call, put, rate = pair_rates(quotes)
     negative = rate < 0
-    keep = np.ones(len(quotes), dtype=bool)
-    keep[call[negative]] = False
-    keep[put[negative]] = False
-    return _keep(quotes, keep, {"pairs": int(negative.sum())})
+    return _keep(quotes, _drop_pair_legs(len(quotes), call, put, negative), {"pairs": int(negative.sum())})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -303,10 +494,18 @@ def moneyness_bin(moneyness: NDArray[np.float64], width: float = MONEYNESS_BIN_W
     return np.clip(np.floor(np.asarray(moneyness) / width + 1e-9), 0, N_MONEYNESS_BINS - 1).astype(np.int64)
 
 
+def smile_residuals(quotes: pd.DataFrame) -> tuple[NDArray[np.float64], pd.DataFrame]:
+    """Relative smile residual e = (IV − fitted)/fitted of each quote (NaN where its slice has no fit), and the fits.
+
+    ``quotes`` needs date, exdate, cp_flag, moneyness and impl_volatility (:mod:`asset_pricing.options.smile`).
+    """
+    fits, fitted_iv = fit_smile_with_values(quotes)
+    return quotes["impl_volatility"].to_numpy() / fitted_iv - 1.0, fits
+
+
 def add_smile_residuals(quotes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Quotes with column ``smile_residual`` e = (IV − fitted)/fitted (NaN where the slice has no fit), and the fits."""
-    fits, fitted_iv = fit_smile_with_values(quotes)
-    residual = quotes["impl_volatility"].to_numpy() / fitted_iv - 1.0
+    residual, fits = smile_residuals(quotes)
     return quotes.assign(**{SMILE_RESIDUAL: residual}), fits
 
 
@@ -315,35 +514,46 @@ def smile_residual_moments(quotes: pd.DataFrame) -> Moments:
     return Moments.of(quotes[SMILE_RESIDUAL].to_numpy(), moneyness_bin(quotes["moneyness"].to_numpy()), N_MONEYNESS_BINS)
 
 
+def smile_outlier_flags(
+    residual: NDArray[np.float64], bins: NDArray[np.int64], moments: Moments, n_sd: float = OUTLIER_SD
+) -> NDArray[np.bool_]:
+    """Filter 9's test |e − mean_b| > n_sd·sd_b with the whole-sample moments of each quote's bin b (NaN e → False)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(residual - moments.mean[bins]) > n_sd * moments.sd[bins]
+
+
 def filter_smile_outliers(quotes: pd.DataFrame, moments: Moments, n_sd: float = OUTLIER_SD) -> FilterResult:
     """Filter 9: drop quotes with |e − mean_b| > n_sd·sd_b in their moneyness bin b (whole-sample moments).
 
     Needs the ``smile_residual`` column of :func:`add_smile_residuals`; quotes in slices without a fit
     (fewer than four quotes) are kept.
     """
-    residual = quotes[SMILE_RESIDUAL].to_numpy()
     bins = moneyness_bin(quotes["moneyness"].to_numpy())
-    with np.errstate(invalid="ignore"):
-        outlier = np.abs(residual - moments.mean[bins]) > n_sd * moments.sd[bins]
-    return _keep(quotes, ~outlier)
+    return _keep(quotes, ~smile_outlier_flags(quotes[SMILE_RESIDUAL].to_numpy(), bins, moments, n_sd))
+
+
+def parity_deviations(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Parity pairs (call and put positions) and their deviation d = r̂ − r from the day's rate r."""
+    call, put, rate = pair_rates(quotes)
+    return call, put, rate - quotes["r"].to_numpy()[call]
 
 
 def parity_deviation_moments(quotes: pd.DataFrame) -> Moments:
     """Moments of d = r̂ − r over the call–put pairs of ``quotes`` (one year; merge across years)."""
-    call, _, rate = pair_rates(quotes)
-    return Moments.of(rate - quotes["r"].to_numpy()[call])
+    return Moments.of(parity_deviations(quotes)[2])
+
+
+def parity_outlier_flags(deviation: NDArray[np.float64], moments: Moments, n_sd: float = OUTLIER_SD) -> NDArray[np.bool_]:
+    """Filter 10's test per pair: d not finite, or |d − mean(d)| > n_sd·sd(d) with whole-sample moments."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(deviation) | (np.abs(deviation - moments.mean[0]) > n_sd * moments.sd[0])
 
 
 def filter_parity_outliers(quotes: pd.DataFrame, moments: Moments, n_sd: float = OUTLIER_SD) -> FilterResult:
     """Filter 10: drop both legs of pairs with |d − mean(d)| > n_sd·sd(d), d = r̂ − r (whole-sample moments)."""
-    call, put, rate = pair_rates(quotes)
-    deviation = rate - quotes["r"].to_numpy()[call]
-    with np.errstate(invalid="ignore"):
-        outlier = ~np.isfinite(deviation) | (np.abs(deviation - moments.mean[0]) > n_sd * moments.sd[0])
-    keep = np.ones(len(quotes), dtype=bool)
-    keep[call[outlier]] = False
-    keep[put[outlier]] = False
-    return _keep(quotes, keep, {"pairs": int(outlier.sum())})
+    call, put, deviation = parity_deviations(quotes)
+    outlier = parity_outlier_flags(deviation, moments, n_sd)
+    return _keep(quotes, _drop_pair_legs(len(quotes), call, put, outlier), {"pairs": int(outlier.sum())})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -359,6 +569,15 @@ LEVEL_1_2_FILTERS = (
     filter_arbitrage_bounds,
     filter_negative_parity_rate,
 )
+# Filters 3-7 look at one row at a time: (step, removal reasons, whether the reasons are reported).
+ROW_FILTER_FLAGS = (
+    (3, zero_bid_flags, True),
+    (4, maturity_flags, False),
+    (5, implied_volatility_flags, True),
+    (6, moneyness_flags, False),
+    (7, arbitrage_bound_flags, True),
+)
+PAIR_COLUMNS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_price", "mid", "close", "strike", "T", "q"]
 
 
 @dataclass(frozen=True)
@@ -371,18 +590,80 @@ class FilterRecord:
     removed_rows: pd.Index
 
 
+@dataclass(frozen=True)
+class StepMask:
+    """What one filter did in a sequence of masks: the rows it removed (mask over the sequence's input) and the breakdown."""
+
+    step: int
+    removed: NDArray[np.bool_]
+    detail: dict[str, int]
+
+
+def take_columns(quotes: pd.DataFrame, rows: NDArray[np.int64], columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` of the rows at positions ``rows`` (one narrow copy; index labels kept)."""
+    return quotes.iloc[rows, [quotes.columns.get_loc(column) for column in columns]]
+
+
+class LevelTwoMasks(NamedTuple):
+    """Filters 1–8 as masks over their input quotes (:func:`level_1_2_masks`).
+
+    ``kept`` marks the rows kept by all eight, ``steps`` holds one :class:`StepMask` per filter, and
+    ``pair_call``, ``pair_put``, ``pair_rate`` are the call–put pairs among the kept rows (positions into
+    the input, in (secid, date, exdate, strike) order, as :func:`pair_rates` on the kept rows gives them)
+    with their parity-implied rate r̂.
+    """
+
+    kept: NDArray[np.bool_]
+    steps: list[StepMask]
+    pair_call: NDArray[np.int64]
+    pair_put: NDArray[np.int64]
+    pair_rate: NDArray[np.float64]
+
+
+def level_1_2_masks(quotes: pd.DataFrame) -> LevelTwoMasks:
+    """Filters 1–8 in order as boolean masks over ``quotes``, without copying the quotes between filters.
+
+    Filters 1, 2 and 8 depend on the other rows (duplicates, slice medians, call–put pairs) and run on
+    the survivors of the earlier filters (only the columns they read); filters 3–7 are per row and are
+    evaluated on every row and combined with the survivors. The result equals applying
+    :data:`LEVEL_1_2_FILTERS` one after the other. Filter 8 removes both legs of a pair, so the pairs
+    it leaves are those of the kept rows (one row per contract-day after filter 2).
+    """
+    steps: list[StepMask] = []
+    alive = np.ones(len(quotes), dtype=bool)
+
+    def remove(step: int, removed: NDArray[np.bool_], detail: dict[str, int]) -> NDArray[np.bool_]:
+        steps.append(StepMask(step, removed, detail))
+        return alive & ~removed
+
+    def removed_among(rows: NDArray[np.int64], keep: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        removed = np.zeros(len(quotes), dtype=bool)
+        removed[rows[~keep]] = True
+        return removed
+
+    alive = remove(1, ~identical_quotes_keep(quotes), {})
+    rows = np.flatnonzero(alive)
+    alive = remove(2, removed_among(rows, identical_terms_keep(take_columns(quotes, rows, [*TERMS_KEYS, "impl_volatility"]))), {})
+    for step, flag_function, report in ROW_FILTER_FLAGS:
+        flags = {name: flag & alive for name, flag in flag_function(quotes).items()}
+        detail = {name: int(flag.sum()) for name, flag in flags.items()} if report else {}
+        alive = remove(step, np.logical_or.reduce(list(flags.values())), detail)
+    rows = np.flatnonzero(alive)
+    call, put, rate = pair_rates(take_columns(quotes, rows, PAIR_COLUMNS))
+    negative = rate < 0
+    alive = remove(8, removed_among(rows, _drop_pair_legs(rows.size, call, put, negative)), {"pairs": int(negative.sum())})
+    return LevelTwoMasks(alive, steps, rows[call[~negative]], rows[put[~negative]], rate[~negative])
+
+
 def apply_level_1_2(quotes: pd.DataFrame) -> tuple[pd.DataFrame, list[FilterRecord]]:
     """Filters 1–8 in order (all per row or per day, so exact on any split of the sample by dates).
 
-    Returns the rows kept by all eight and one :class:`FilterRecord` per filter; only the last kept frame
-    is held, so memory stays near two copies of the input.
+    Returns the rows kept by all eight and one :class:`FilterRecord` per filter (removed rows in input
+    order); the quotes are copied once, at the end (:func:`level_1_2_masks`).
     """
-    records = []
-    for spec, level_filter in zip(FILTER_STEPS, LEVEL_1_2_FILTERS):
-        result = level_filter(quotes)
-        records.append(FilterRecord(spec.step, result.removed, result.detail, quotes.index.difference(result.kept.index)))
-        quotes = result.kept
-    return quotes, records
+    masks = level_1_2_masks(quotes)
+    records = [FilterRecord(s.step, int(s.removed.sum()), s.detail, quotes.index[s.removed]) for s in masks.steps]
+    return quotes[masks.kept], records
 
 
 def filter_table(raw_count: int, removed: list[int], details: list[dict[str, int]] | None = None) -> pd.DataFrame:

@@ -124,14 +124,15 @@ def _floored_kernel_weights_one_target(
     z2: FloatArray,
     scratch: FloatArray,
     keep: NDArray[np.bool_],
+    weight_floor: float = WEIGHT_FLOOR,
 ) -> tuple[IntArray, FloatArray]:
     """Floored, renormalized weights of one target over day segments of sorted quotes, in reused buffers.
 
     ``z2``, ``scratch`` (float64) and ``keep`` (bool) have the length of the quotes and are overwritten.
     Each segment's smallest z² is subtracted before ``exp`` so its nearest quote has w* = 1 exactly: the
     sum is ≥ 1 (no underflow, never 0/0) and the largest normalized weight is 1/Σw*. The floor is
-    min(0.01, 1/Σw*) so it never drops a segment's heaviest quote (a segment of > 100 equidistant quotes
-    keeps them all).
+    min(weight_floor, 1/Σw*) so it never drops a segment's heaviest quote (a segment of > 100 equidistant
+    quotes keeps them all); ``weight_floor=0`` keeps every quote (the weights before the floor).
     """
     np.subtract(moneyness_scaled, target_moneyness_scaled, out=z2)
     np.square(z2, out=z2)
@@ -145,7 +146,7 @@ def _floored_kernel_weights_one_target(
     segment_sum = np.add.reduceat(z2, segment_starts)
     np.take(segment_sum, segment_of_row, out=scratch)
     np.divide(z2, scratch, out=z2)
-    floor = np.minimum(WEIGHT_FLOOR, 1.0 / segment_sum)
+    floor = np.minimum(weight_floor, 1.0 / segment_sum)
     np.take(floor, segment_of_row, out=scratch)
     np.greater_equal(z2, scratch, out=keep)
     rows = np.flatnonzero(keep)
@@ -155,7 +156,9 @@ def _floored_kernel_weights_one_target(
     return rows, kept / kept_sum[kept_segment]
 
 
-def kernel_weights(is_call: NDArray[np.bool_], day: IntArray, moneyness: FloatArray, tau_days: FloatArray) -> KernelWeights:
+def kernel_weights(
+    is_call: NDArray[np.bool_], day: IntArray, moneyness: FloatArray, tau_days: FloatArray, *, weight_floor: float = WEIGHT_FLOOR
+) -> KernelWeights:
     """CJS Gaussian kernel weights of every quote for each of the 54 targets on its day (CJS §1.3, SPEC §3.3).
 
     w*_i = exp(−½[((m_i − k*)/0.0125)² + ((τ_i − τ*)/10)²]) over all quotes of the target's type on the
@@ -168,6 +171,8 @@ def kernel_weights(is_call: NDArray[np.bool_], day: IntArray, moneyness: FloatAr
     day : int array, any integer day code (e.g. trading-day index); quotes of one day share it.
     moneyness : K / S_t.
     tau_days : calendar days to expiry.
+    weight_floor : normalized weights below it are dropped (CJS: 0.01; 0 keeps every quote, i.e. the
+        weights before the floor).
 
     Returns
     -------
@@ -196,7 +201,7 @@ def kernel_weights(is_call: NDArray[np.bool_], day: IntArray, moneyness: FloatAr
             for target_tau in TARGET_MATURITY_DAYS:
                 rows, weight = _floored_kernel_weights_one_target(
                     segment_starts, segment_of_row, moneyness_scaled, maturity_scaled,
-                    target_m / BANDWIDTH_MONEYNESS, target_tau / BANDWIDTH_MATURITY_DAYS, z2, scratch, keep,
+                    target_m / BANDWIDTH_MONEYNESS, target_tau / BANDWIDTH_MATURITY_DAYS, z2, scratch, keep, weight_floor,
                 )
                 parts.append((np.full(rows.size, target_code, dtype=np.int64), type_rows[rows], type_day[rows], weight))
                 target_code += 1
@@ -312,15 +317,34 @@ def smile_iv_next_day(
 
 
 def quoted_slice_ranges(quotes: pd.DataFrame, rows: IntArray) -> pd.DataFrame:
-    """Moneyness range of the quotes ``rows`` per (date, exdate, type) slice: columns date, exdate, is_call, m_min, m_max."""
-    subset = pd.DataFrame({
-        "date": quotes["date"].to_numpy("datetime64[ns]")[rows],
-        "exdate": quotes["exdate"].to_numpy("datetime64[ns]")[rows],
-        "is_call": (quotes["cp_flag"] == "C").to_numpy()[rows],
-        "moneyness": quotes["moneyness"].to_numpy(np.float64)[rows],
+    """Moneyness range of the quotes ``rows`` per (date, exdate, type) slice: columns date, exdate, is_call, m_min, m_max.
+
+    Dates that are whole days are grouped on one integer key per quote (day number, days to expiry and
+    type packed into an int64), several times faster than grouping on the three columns.
+    """
+    date = quotes["date"].to_numpy("datetime64[ns]")[rows]
+    exdate = quotes["exdate"].to_numpy("datetime64[ns]")[rows]
+    is_call = (quotes["cp_flag"] == "C").to_numpy()[rows]
+    moneyness = quotes["moneyness"].to_numpy(np.float64)[rows]
+    date_day, exdate_day = date.astype("datetime64[D]"), exdate.astype("datetime64[D]")
+    tau = (exdate_day - date_day).astype(np.int64)
+    whole_days = (date_day == date).all() and (exdate_day == exdate).all()
+    if not (whole_days and (len(rows) == 0 or (tau.min() >= -(2**19) and tau.max() < 2**19))):
+        grouped = pd.DataFrame({"date": date, "exdate": exdate, "is_call": is_call, "moneyness": moneyness}).groupby(
+            ["date", "exdate", "is_call"], sort=False)["moneyness"]
+        return pd.DataFrame({"m_min": grouped.min(), "m_max": grouped.max()}).reset_index()
+    slice_key = (date_day.astype(np.int64) * 2**20 + (tau + 2**19)) * 2 + is_call
+    grouped = pd.Series(moneyness).groupby(slice_key, sort=False)
+    m_min, m_max = grouped.min(), grouped.max()
+    key = m_min.index.to_numpy(np.int64)
+    slice_day = key // 2 // 2**20
+    return pd.DataFrame({
+        "date": slice_day.astype("datetime64[D]").astype("datetime64[ns]"),
+        "exdate": (slice_day + key // 2 % 2**20 - 2**19).astype("datetime64[D]").astype("datetime64[ns]"),
+        "is_call": (key % 2).astype(bool),
+        "m_min": m_min.to_numpy(),
+        "m_max": m_max.to_numpy(),
     })
-    grouped = subset.groupby(["date", "exdate", "is_call"], sort=False)["moneyness"]
-    return pd.DataFrame({"m_min": grouped.min(), "m_max": grouped.max()}).reset_index()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -124,14 +124,23 @@ def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
                 converted = converted.dt.tz_localize(None)
             out[column] = converted.astype("datetime64[ns]")
         elif column == "cp_flag":
-            text = values.astype("string").str.strip()
-            bad = ~text.isin(CP_CATEGORIES).fillna(False).to_numpy(dtype=bool)
+            # strip and check the distinct values only (a few), then map every row by its code
+            codes, distinct = pd.factorize(values, use_na_sentinel=True)
+            text = pd.Index(distinct).astype("string").str.strip()
+            flag_code = pd.Index(CP_CATEGORIES).get_indexer(text)
+            row_code = np.where(codes >= 0, flag_code[codes.clip(min=0)] if len(flag_code) else -1, -1)
+            bad = row_code < 0
             if bad.any():
-                found = sorted({str(v) for v in text[bad].unique()})
+                found = sorted({str(v) for v in pd.Series(values[bad]).astype("string").str.strip().unique()})
                 raise DataValidationError(
                     f"{name}: column 'cp_flag' must be 'C' or 'P'; found {found} on {int(bad.sum())} row(s)."
                 )
-            out[column] = pd.Categorical(text.to_numpy(dtype=object), dtype=CP_DTYPE)
+            out[column] = pd.Categorical.from_codes(row_code.astype(np.int8), dtype=CP_DTYPE)
+        elif values.dtype == RAW_QUOTE_DTYPES[column] and column not in COUNT_COLUMNS:
+            array = values.to_numpy()
+            if array.dtype.kind == "f" and np.isinf(array).any():
+                raise DataValidationError(f"{name}: column {column!r} has infinite values.")
+            out[column] = array
         else:
             numeric = pd.to_numeric(values, errors="coerce")
             not_numeric = numeric.isna().to_numpy() & values.notna().to_numpy()
@@ -226,12 +235,14 @@ def validate_quotes(quotes: pd.DataFrame, underlying: pd.DataFrame, name: str) -
                 f"{name}: column 'strike_price' does not look like strike x {STRIKE_SCALE} "
                 f"(median strike_price/{STRIKE_SCALE}/close = {ratio:.4g}, expected about 1)."
             )
-    key_days = date_days
-    cp_code = frame["cp_flag"].cat.codes.to_numpy()
-    order = np.lexsort((frame["strike_price"].to_numpy(), day_numbers(frame["exdate"]), cp_code, key_days))
-    if not np.array_equal(order, np.arange(len(frame))):
+    keys = (date_days, frame["cp_flag"].cat.codes.to_numpy(), day_numbers(frame["exdate"]), frame["strike_price"].to_numpy())
+    ascending, equal = np.zeros(max(len(frame) - 1, 0), dtype=bool), np.ones(max(len(frame) - 1, 0), dtype=bool)
+    for key in keys:  # one comparison of neighbours; sort only when out of order
+        ascending |= equal & (key[1:] > key[:-1])
+        equal &= key[1:] == key[:-1]
+    if not (ascending | equal).all():
         log.info("%s: quotes were not sorted; sorted by %s", name, ", ".join(SORT_COLUMNS))
-        frame = frame.iloc[order]
+        frame = frame.iloc[np.lexsort(keys[::-1])]
     return frame
 
 

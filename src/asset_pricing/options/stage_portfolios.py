@@ -7,9 +7,11 @@ Writes (DATA_DIR/processed/options/): ``cjs_daily_returns.parquet``, ``cjs_portf
 Settings read: MAX_FILL_SHARE, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
 input files for the task graph).
 
-Years are processed one at a time (progress bar) so memory stays at two years of quotes: the portfolios
-formed on the last trading day of year Y are held to the first trading day of Y+1, whose quotes and
-smile fits are carried over from the next year's files, so no day is lost at a year boundary.
+Each year is one task (:func:`portfolio_year`) mapped over the years by the engine of OPTIONS_ENGINE
+(:mod:`asset_pricing.options.engine`: a loop in this process, or dask workers), so memory holds one year
+of quotes: the portfolios formed on the last trading day of year Y are held to the first trading day of
+Y+1, whose quotes and smile fits are read from the next year's files (only that day's row groups), so no
+day is lost at a year boundary. Only the columns the construction uses are read.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+import pyarrow.parquet as pq
 
 from asset_pricing import io
 from asset_pricing.options import portfolios
+from asset_pricing.options.engine import YearEngine, open_engine
 from asset_pricing.paths import ProjectPaths
 
 log = logging.getLogger(__name__)
@@ -88,52 +91,79 @@ def _read_underlying(paths: ProjectPaths, start: pd.Timestamp, end: pd.Timestamp
     return window
 
 
-def _read_year(paths: ProjectPaths, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Quotes (only the columns the construction uses) and smile fits of one year; errors name the file."""
-    q_file, s_file = quotes_file(paths, year), smile_file(paths, year)
-    quotes = io.read_parquet(q_file)
-    io.require_columns(quotes, portfolios.QUOTE_COLUMNS, str(q_file))
-    fits = io.read_parquet(s_file)
-    io.require_columns(fits, portfolios.SMILE_COLUMNS, str(s_file))
-    return quotes[list(portfolios.QUOTE_COLUMNS)], fits[list(portfolios.SMILE_COLUMNS)]
+def read_columns(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The ``columns`` of a parquet file (only the rows dated ``day`` when given); errors name the file and column.
+
+    With ``day``, row groups whose date statistics exclude it are skipped (the quote stage writes row
+    groups of 65,536 rows, sorted by date).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (run the stage that builds it, e.g. `doit`).")
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise io.DataValidationError(f"{path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
+    io.require_columns(pd.DataFrame(columns=names), columns, str(path))
+    filters = None if day is None else [("date", "==", pd.Timestamp(day))]
+    return pd.read_parquet(path, columns=list(columns), filters=filters)
+
+
+def _read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quotes (only the columns the construction uses) and smile fits of one year, or of its one ``day``."""
+    quotes = read_columns(quotes_file(paths, year), portfolios.QUOTE_COLUMNS, day)
+    fits = read_columns(smile_file(paths, year), portfolios.SMILE_COLUMNS, day)
+    return quotes, fits
+
+
+def portfolio_year(
+    year_and_next: tuple[int, int | None], *, paths: ProjectPaths, underlying: pd.DataFrame, max_fill_share: float
+) -> pd.DataFrame:
+    """CJS daily returns of the portfolios formed on the trading days of one year (an engine task).
+
+    ``year_and_next`` is (Y, the next year with files or None). The quotes and smile fits of the first
+    trading day after Y are read from the next year's files so that Y's last formation day has its t+1.
+    Errors name the year's file.
+    """
+    year, following = year_and_next
+    trading_days = portfolios.trading_calendar(underlying).index
+    formation_dates = trading_days[trading_days.year == year]
+    if not len(formation_dates):
+        log.warning("no trading day of the underlying in %d: no portfolios formed", year)
+        return pd.DataFrame({column: [] for column in portfolios.DAILY_COLUMNS})
+    quotes, fits = _read_year(paths, year)
+    next_day = trading_days[trading_days > formation_dates[-1]][:1]
+    if following is not None and len(next_day):
+        next_quotes, next_fits = _read_year(paths, following, next_day[0])
+        quotes = pd.concat([quotes, next_quotes], ignore_index=True)
+        fits = pd.concat([fits, next_fits], ignore_index=True)
+    try:
+        return portfolios.daily_portfolio_returns(quotes, underlying, fits, formation_dates, max_fill_share)
+    except io.DataValidationError as exc:
+        raise io.DataValidationError(f"{quotes_file(paths, year)}: {exc}") from exc
 
 
 def daily_returns_by_year(
-    paths: ProjectPaths, underlying: pd.DataFrame, years: list[int], max_fill_share: float
+    paths: ProjectPaths, underlying: pd.DataFrame, years: list[int], max_fill_share: float, engine: YearEngine | None = None
 ) -> pd.DataFrame:
-    """CJS daily returns of all years, each year carrying the next year's first trading day for t+1.
+    """CJS daily returns of all years (one :func:`portfolio_year` task per year), sorted by portfolio then date.
 
-    Year Y's portfolios are formed on its trading days; the quotes and smile fits of the first trading
-    day after Y (in year Y+1's files) are appended so that the last formation day of Y has its t+1.
+    ``engine`` maps the years (default: the pandas engine, a loop in this process).
     """
-    calendar = portfolios.trading_calendar(underlying)
-    trading_days = calendar.index
-    pieces = []
-    current = _read_year(paths, years[0])
-    for position, year in enumerate(tqdm(years, desc="CJS portfolios", unit="year")):
-        following = _read_year(paths, years[position + 1]) if position + 1 < len(years) else None
-        quotes, fits = current
-        formation_dates = trading_days[trading_days.year == year]
-        if following is not None and len(formation_dates):
-            next_day = trading_days[trading_days > formation_dates[-1]][:1]
-            quotes = pd.concat([quotes, following[0].loc[following[0]["date"].isin(next_day)]], ignore_index=True)
-            fits = pd.concat([fits, following[1].loc[following[1]["date"].isin(next_day)]], ignore_index=True)
-        if len(formation_dates):
-            try:
-                pieces.append(portfolios.daily_portfolio_returns(quotes, calendar, fits, formation_dates, max_fill_share))
-            except io.DataValidationError as exc:
-                raise io.DataValidationError(f"{quotes_file(paths, year)}: {exc}") from exc
-        else:
-            log.warning("no trading day of the underlying in %d: no portfolios formed", year)
-        current = following
-    return portfolios.sort_by_portfolio(pd.concat(pieces, ignore_index=True))
+    if engine is None:
+        with open_engine({"OPTIONS_ENGINE": "pandas"}) as local:
+            return daily_returns_by_year(paths, underlying, years, max_fill_share, local)
+    tasks = list(zip(years, [*years[1:], None]))
+    shared = engine.share(underlying=underlying)
+    pieces = engine.gather(engine.map(portfolio_year, tasks, desc="CJS portfolios", paths=paths, max_fill_share=max_fill_share, **shared))
+    return portfolios.sort_by_portfolio(pd.concat([piece for piece in pieces if len(piece)], ignore_index=True))
 
 
 def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     """Stage: filtered quotes → CJS daily, CJS monthly (54) and HKM monthly (18) returns.
 
-    Settings: MAX_FILL_SHARE (a portfolio-day whose filled weight exceeds it is NaN) and
-    ALLOW_PARTIAL_MONTHS (compound a month's valid days despite a NaN day).
+    Settings: MAX_FILL_SHARE (a portfolio-day whose filled weight exceeds it is NaN),
+    ALLOW_PARTIAL_MONTHS (compound a month's valid days despite a NaN day), OPTIONS_ENGINE and
+    DASK_SCHEDULER_ADDRESS (where the per-year tasks run; same results).
     """
     meta = read_options_meta(paths)
     label = meta["label"]
@@ -142,7 +172,8 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
         raise io.DataValidationError(f"{options_interim(paths) / 'meta.json'}: 'years' is empty.")
     underlying = _read_underlying(paths, pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"]))
 
-    daily = daily_returns_by_year(paths, underlying, years, cfg["MAX_FILL_SHARE"])
+    with open_engine(cfg) as engine:
+        daily = daily_returns_by_year(paths, underlying, years, cfg["MAX_FILL_SHARE"], engine)
     cjs_monthly = portfolios.compound_monthly(daily, cfg["ALLOW_PARTIAL_MONTHS"])
     hkm_monthly = portfolios.hkm_portfolio_returns(cjs_monthly)
     log.info(

@@ -1,0 +1,245 @@
+"""What a benchmark child runs (targets of :class:`asset_pricing.bench.measure.Call`).
+
+Every function reads its folders from the settings of the child's environment (DATA_DIR, OUTPUT_DIR,
+OPTIONS_START, …) through :func:`asset_pricing.paths.project_paths` and ``settings.load()``, and returns
+a dict of figures; a ``seconds`` entry is the timed part when inputs are loaded first (the side-by-side
+comparisons time the computation, not the reading).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import settings
+from asset_pricing import io
+from asset_pricing.bench import reference
+from asset_pricing.options import filters, stage_quotes
+from asset_pricing.options.smile import SMILE_INPUT_COLUMNS, slice_codes
+from asset_pricing.options.stage_portfolios import build_option_portfolios, quotes_file, read_options_meta
+from asset_pricing.paths import project_paths
+from asset_pricing.prepare.equity import market_vol_table, monthly_rf_for_window
+from asset_pricing.sources.embedded import load_rf_monthly
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 3: portfolio stage against seed 003's algorithm
+# --------------------------------------------------------------------------------------------------
+def read_filtered_quotes(columns: list[str]) -> pd.DataFrame:
+    """The filtered quotes of every year of meta.json (only ``columns``), as one frame."""
+    paths = project_paths()
+    years = read_options_meta(paths)["years"]
+    return pd.concat([pd.read_parquet(quotes_file(paths, int(year)), columns=columns) for year in years], ignore_index=True)
+
+
+def seed_portfolio_reference(every_nth_day: int = 1) -> dict[str, Any]:
+    """Seed 003's construction (:func:`~asset_pricing.bench.reference.seed_003_portfolios`) on the filtered quotes.
+
+    Timed from reading the filtered files to the monthly CJS and HKM returns in memory (the project's
+    stage is timed from the same files to its written outputs). With ``every_nth_day`` > 1 it runs on
+    every n-th trading day only (for a linear extrapolation). After timing, checks that both give the
+    same kernel weights before the floor on the seed's candidates.
+    """
+    start = time.perf_counter()
+    quotes = read_filtered_quotes(list(reference.SEED_INPUT_COLUMNS))
+    days = np.sort(quotes["date"].unique())
+    subset = quotes[quotes["date"].isin(days[::every_nth_day])].reset_index(drop=True) if every_nth_day > 1 else quotes
+    seed = reference.seed_003_portfolios(subset)
+    seconds = time.perf_counter() - start
+    agreement = reference.kernel_weight_agreement(seed.weighted_quotes)
+    return {
+        "seconds": seconds, "quotes": len(subset), "quotes_full": len(quotes), "days": int(subset["date"].nunique()),
+        "days_full": len(days), "every_nth_day": every_nth_day, "cjs_series": int(seed.cjs_monthly.index.get_level_values(0).nunique()),
+        **{f"kernel_{key}": value for key, value in agreement.items()},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 3: Level-3 smile filter against a per-group loop
+# --------------------------------------------------------------------------------------------------
+def write_level_two_panel(path: str) -> dict[str, Any]:
+    """The quotes that reach filter 9 (filters 1–8 applied year by year), smile columns only, written to ``path``."""
+    paths, cfg = project_paths(), settings.load()
+    underlying = stage_quotes.read_underlying(paths, cfg)
+    parts = []
+    for year in stage_quotes.option_years(cfg):
+        quotes = stage_quotes.read_year_quotes(paths, cfg, year, underlying)
+        kept = filters.level_1_2_masks(quotes).kept
+        parts.append(filters.take_columns(quotes, np.flatnonzero(kept), list(SMILE_INPUT_COLUMNS)))
+    panel = pd.concat(parts, ignore_index=True)
+    io.write_parquet(panel, path, index=False)
+    return {"quotes": len(panel)}
+
+
+def smile_filter_project(path: str, repetitions: int = 3) -> dict[str, Any]:
+    """The project's filter 9 on the level-2 panel in memory (batched fits, bin moments, test); timed after loading.
+
+    The computation runs ``repetitions`` times in this process: the first (``seconds``) pays the page
+    faults of fresh memory, the later ones (``warm_seconds``) show the steady-state speed.
+    """
+    panel = pd.read_parquet(path)
+    timings = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        outlier = reference.smile_outliers_vectorized(panel)
+        timings.append(time.perf_counter() - start)
+    return {"seconds": timings[0], "warm_seconds": timings[1:], "quotes": len(panel), "slices": int(slice_codes(panel)[1].shape[0]),
+            "outliers": int(outlier.sum())}
+
+
+def smile_filter_reference(path: str) -> dict[str, Any]:
+    """The per-group loop (:func:`~asset_pricing.bench.reference.smile_outliers_per_group_loop`); timed after loading.
+
+    Afterwards counts the quotes on which its outlier decision differs from the project's.
+    """
+    panel = pd.read_parquet(path)
+    start = time.perf_counter()
+    outlier = reference.smile_outliers_per_group_loop(panel)
+    seconds = time.perf_counter() - start
+    project = reference.smile_outliers_vectorized(panel)
+    return {"seconds": seconds, "quotes": len(panel), "outliers": int(outlier.sum()), "decisions_differing": int((outlier != project).sum())}
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 4: volatility-managed inputs
+# --------------------------------------------------------------------------------------------------
+def synthetic_daily_returns(n_assets: int, dates: pd.DatetimeIndex, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Daily simple returns of ``n_assets`` synthetic stocks and their market, deterministic from ``seed``.
+
+    Market: GARCH(1,1) volatility (ω = 1e-6, α = 0.08, β = 0.9) with Student-t(5) shocks, so volatility
+    clusters as in real data. Stock i: β_i ~ U(0.5, 1.5) times the market plus an idiosyncratic shock of
+    daily volatility U(1%, 3%) scaled by its own slow volatility cycle; a fifth of the stocks list late
+    (NaN before a random listing day in the first half of the sample), as in a real panel.
+    """
+    rng = np.random.default_rng(seed)
+    n_days = len(dates)
+    shocks = rng.standard_t(5, size=n_days) / np.sqrt(5 / 3)
+    variance = np.empty(n_days)
+    market = np.empty(n_days)
+    variance[0] = 1e-6 / (1 - 0.08 - 0.9)
+    for day in range(n_days):  # the GARCH recursion is sequential in time (one market series)
+        if day:
+            variance[day] = 1e-6 + 0.08 * market[day - 1] ** 2 + 0.9 * variance[day - 1]
+        market[day] = np.sqrt(variance[day]) * shocks[day]
+    beta = rng.uniform(0.5, 1.5, n_assets)
+    idio_vol = rng.uniform(0.01, 0.03, n_assets)
+    cycle = 1.0 + 0.5 * np.sin(2 * np.pi * (np.arange(n_days)[:, None] / (TRADING_DAYS_PER_YEAR * rng.uniform(1, 4, n_assets)) + rng.uniform(0, 1, n_assets)))
+    returns = market[:, None] * beta + rng.standard_normal((n_days, n_assets)) * idio_vol * cycle
+    late = rng.random(n_assets) < 0.2
+    listing = np.where(late, rng.integers(0, n_days // 2, n_assets), 0)
+    returns[np.arange(n_days)[:, None] < listing] = np.nan
+    columns = [f"S{i:04d}" for i in range(n_assets)]
+    return pd.DataFrame(returns, index=dates, columns=columns).rename_axis("date"), pd.Series(market, index=dates, name="market")
+
+
+def write_volmanaged_inputs(n_assets: int, seed: int = 7) -> dict[str, Any]:
+    """The prepared tables of the volatility-managed study for ``n_assets`` synthetic stocks (DATA_DIR/interim).
+
+    Business days START_DATE … END_DATE of the settings; risk-free rate: the embedded Fama–French RF.
+    Writes daily_returns, market_daily_returns, market_vol_monthly (MIN_DAYS) and rf_monthly.
+    """
+    paths, cfg = project_paths(), settings.load()
+    dates = pd.bdate_range(cfg["START_DATE"], cfg["END_DATE"], name="date")
+    daily, market = synthetic_daily_returns(n_assets, dates, seed)
+    rf = monthly_rf_for_window(load_rf_monthly(), dates.min(), dates.max(), "embedded rf")
+    tables = [daily, market.to_frame(), market_vol_table(market, cfg["MIN_DAYS"]), rf]
+    for table, name in zip(tables, ("daily_returns", "market_daily_returns", "market_vol_monthly", "rf_monthly")):
+        io.write_parquet(table, paths.interim / f"{name}.parquet")
+    return {"assets": n_assets, "days": len(dates), "years": round((dates[-1] - dates[0]).days / 365.25, 1)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 5: doit end to end
+# --------------------------------------------------------------------------------------------------
+def doit_end_to_end(data_dir: str, output_dir: str) -> dict[str, Any]:
+    """``doit`` (default tasks) from an empty DATA_DIR and OUTPUT_DIR with every setting at its default.
+
+    Both folders are emptied first. The peak RSS of interest is the child's RUSAGE_CHILDREN (doit and
+    the notebook kernels it waits for).
+    """
+    for folder in (data_dir, output_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    env = {key: value for key, value in os.environ.items() if key not in {s.name for s in settings.SETTINGS}}
+    env.update({s.name: s.default for s in settings.SETTINGS})
+    env.update(DATA_DIR=data_dir, OUTPUT_DIR=output_dir)
+    start = time.perf_counter()
+    process = subprocess.run([sys.executable, "-m", "doit"], cwd=settings.PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"doit failed (exit {process.returncode}):\n{process.stdout[-3000:]}\n{process.stderr[-3000:]}")
+    tasks_run = sum(1 for line in process.stdout.splitlines() if line.startswith(".  "))
+    return {"seconds": seconds, "tasks_run": tasks_run}
+
+
+# --------------------------------------------------------------------------------------------------
+# Profile of step 1
+# --------------------------------------------------------------------------------------------------
+def profile_option_stages(top: int = 25) -> dict[str, Any]:
+    """cProfile of step 1 (filter_options, then build_option_portfolios): the functions that take the time.
+
+    Returns ``profile_cumulative`` (the project's own functions by cumulative time) and
+    ``profile_internal`` (every function by time spent in itself), ``top`` rows each:
+    (function, calls, own seconds, cumulative seconds).
+    """
+    paths, cfg = project_paths(), settings.load()
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    stage_quotes.filter_options(paths, cfg)
+    build_option_portfolios(paths, cfg)
+    profiler.disable()
+    seconds = time.perf_counter() - start
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, primitive calls, own, cumulative, callers)}
+    rows = [
+        {"function": f"{_short_path(file)}:{line}({name})", "calls": calls, "own_seconds": own, "cumulative_seconds": cumulative}
+        for (file, line, name), (_, calls, own, cumulative, _) in stats.items()
+    ]
+    package_root = str(Path(stage_quotes.__file__).parents[1])
+    own_rows = [row for row, (file, _, _) in zip(rows, stats) if file.startswith(package_root)]
+    return {
+        "seconds": seconds,
+        "profile_cumulative": sorted(own_rows, key=lambda row: -row["cumulative_seconds"])[:top],
+        "profile_internal": sorted(rows, key=lambda row: -row["own_seconds"])[:top],
+    }
+
+
+def _short_path(file: str) -> str:
+    parts = Path(file).parts
+    for anchor in ("asset_pricing", "site-packages"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) + (anchor == "site-packages"):])
+    return file
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline comparison
+# --------------------------------------------------------------------------------------------------
+def compare_option_outputs(other_data_dir: str) -> dict[str, Any]:
+    """Whether the option outputs under DATA_DIR equal those under ``other_data_dir`` (values, dtypes, attrs).
+
+    Compares every parquet file of interim/options and processed/options and meta.json.
+    """
+    paths = project_paths()
+    mine = sorted([*(paths.interim / "options").glob("*.parquet"), *(paths.processed / "options").glob("*.parquet")])
+    differing = []
+    for path in mine:
+        other = Path(other_data_dir) / path.relative_to(paths.data_dir)
+        if not other.is_file():
+            differing.append(str(path.relative_to(paths.data_dir)))
+            continue
+        left, right = pd.read_parquet(path), pd.read_parquet(other)
+        if not (left.equals(right) and left.dtypes.equals(right.dtypes) and left.attrs == right.attrs):
+            differing.append(str(path.relative_to(paths.data_dir)))
+    return {"files_compared": len(mine), "files_differing": differing}
