@@ -138,7 +138,9 @@ def test_changing_train_end_reruns_only_the_study_and_its_report(pipeline):
     env = {**pipeline["env"], "TRAIN_END": "2007-12-31"}
     run = _doit(env)
     assert run.returncode == 0, run.stdout[-3000:]
-    assert _executed(run.stdout) == {"volmanaged", "reports:02_volatility_managed", "reports:index"}
+    executed = _executed(run.stdout)
+    # the index reruns only if report 02's entry changed (its build time is kept to the minute)
+    assert {"volmanaged", "reports:02_volatility_managed"} <= executed <= {"volmanaged", "reports:02_volatility_managed", "reports:index"}
     performance = pd.read_csv(pipeline["root"] / "output" / "tables" / "volmanaged_performance.csv")
     assert performance.loc[performance["window"] == "evaluation", "first_month"].iloc[0] == "2008-01-31"
     report = (pipeline["root"] / "output" / "reports" / "02_volatility_managed.html").read_text()
