@@ -133,7 +133,7 @@ def manual_file(manual_dir: Path, stem: str, setting: str, schema_hint: str) -> 
     existing = [path for path in candidates if path.is_file()]
     if not existing:
         raise FileNotFoundError(
-            f"{setting}=files needs {candidates[0]} or {candidates[1]} ({schema_hint}; see data/manual/README.md); "
+            f"{setting}=files needs {candidates[0]} or {candidates[1]} ({schema_hint}; see data/README.md); "
             f"neither exists. Provide one, or set {setting}=embedded."
         )
     if len(existing) > 1:
