@@ -212,22 +212,29 @@ def sharpe_difference_bootstrap(
     return pd.Series({"sharpe_diff_p_bootstrap": (1.0 + exceed) / (1.0 + n_draws), "bootstrap_block": block_length})
 
 
-def regression_table(strategy_returns: pd.DataFrame, train_end: pd.Timestamp) -> pd.DataFrame:
-    """One row per managed strategy × window: Moreira–Muir regression and the Sharpe-difference tests."""
+def _managed_by_window(strategy_returns: pd.DataFrame, train_end: pd.Timestamp):
+    """Yield (strategy, window, months, managed excess, EW excess) for each managed strategy and each
+    window with at least 3 months of the common sample."""
     sample = common_sample(strategy_returns)
     excess, _ = strategy_frames(sample)
-    rows = {}
     for window, mask in window_masks(sample.index, train_end).items():
         if mask.sum() < 3:
             continue
         unmanaged = excess.loc[mask, "ew"]
         for name in MANAGED:
-            managed = excess.loc[mask, name]
-            rows[(name, window)] = pd.concat([
-                moreira_muir_regression(managed, unmanaged),
-                sharpe_difference_memmel(managed, unmanaged),
-                sharpe_difference_bootstrap(managed, unmanaged),
-            ])
+            yield name, window, sample.index[mask], excess.loc[mask, name], unmanaged
+
+
+def regression_table(strategy_returns: pd.DataFrame, train_end: pd.Timestamp) -> pd.DataFrame:
+    """One row per managed strategy × window: Moreira–Muir regression and the Sharpe-difference tests."""
+    rows = {
+        (name, window): pd.concat([
+            moreira_muir_regression(managed, unmanaged),
+            sharpe_difference_memmel(managed, unmanaged),
+            sharpe_difference_bootstrap(managed, unmanaged),
+        ])
+        for name, window, _, managed, unmanaged in _managed_by_window(strategy_returns, train_end)
+    }
     table = pd.DataFrame(rows).T
     table.index.names = ["strategy", "window"]
     return table.astype({"months": int, "nw_lags": int, "bootstrap_block": int})
@@ -250,29 +257,23 @@ def cost_table(
     strategy_returns: pd.DataFrame, diagnostics: pd.DataFrame, cost_bps: list[float], train_end: pd.Timestamp
 ) -> pd.DataFrame:
     """One row per managed strategy × window × cost: turnover, net α and its t, net Sharpe, break-even cost."""
-    sample = common_sample(strategy_returns)
-    excess, _ = strategy_frames(sample)
     rows = {}
-    for window, mask in window_masks(sample.index, train_end).items():
-        if mask.sum() < 3:
-            continue
-        unmanaged = excess.loc[mask, "ew"]
-        for name in MANAGED:
-            turnover = diagnostics.loc[sample.index[mask], f"turnover_{name}"]
-            gross = moreira_muir_regression(excess.loc[mask, name], unmanaged)
-            turnover_fit = moreira_muir_regression(turnover, unmanaged)
-            break_even = break_even_cost_bps(gross["alpha_ann"] / MONTHS_PER_YEAR, turnover_fit["alpha_ann"] / MONTHS_PER_YEAR)
-            for cost in cost_bps:
-                net = net_excess_returns(excess.loc[mask, name], turnover, cost)
-                fit = moreira_muir_regression(net, unmanaged)
-                rows[(name, window, float(cost))] = pd.Series({
-                    "months": int(fit["months"]),
-                    "mean_turnover": turnover.mean(),
-                    "alpha_net_ann": fit["alpha_ann"],
-                    "alpha_net_t_nw": fit["alpha_t_nw"],
-                    "sharpe_net": float(sharpe_ratio(net.to_frame()).iloc[0]),
-                    "break_even_bps": break_even,
-                })
+    for name, window, months, managed, unmanaged in _managed_by_window(strategy_returns, train_end):
+        turnover = diagnostics.loc[months, f"turnover_{name}"]
+        gross = moreira_muir_regression(managed, unmanaged)
+        turnover_fit = moreira_muir_regression(turnover, unmanaged)
+        break_even = break_even_cost_bps(gross["alpha_ann"] / MONTHS_PER_YEAR, turnover_fit["alpha_ann"] / MONTHS_PER_YEAR)
+        for cost in cost_bps:
+            net = net_excess_returns(managed, turnover, cost)
+            fit = moreira_muir_regression(net, unmanaged)
+            rows[(name, window, float(cost))] = pd.Series({
+                "months": int(fit["months"]),
+                "mean_turnover": turnover.mean(),
+                "alpha_net_ann": fit["alpha_ann"],
+                "alpha_net_t_nw": fit["alpha_t_nw"],
+                "sharpe_net": float(sharpe_ratio(net.to_frame()).iloc[0]),
+                "break_even_bps": break_even,
+            })
     table = pd.DataFrame(rows).T
     table.index.names = ["strategy", "window", "cost_bps"]
     return table.astype({"months": int})
