@@ -32,6 +32,7 @@ from asset_pricing.options.stage_quotes import (
 from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
+from asset_pricing.sources.published import packaged_file, pull_published, raw_published_path
 from asset_pricing.sources.pull import pull_equity, pull_rf, raw_prices_path, raw_rf_path
 from asset_pricing.volmanaged.stage import SETTINGS_READ as VOLMANAGED_SETTINGS
 from asset_pricing.volmanaged.stage import build_volmanaged, volmanaged_inputs, volmanaged_targets
@@ -47,7 +48,7 @@ PACKAGE = ROOT / "src" / "asset_pricing"
 P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
 
 DOIT_CONFIG = {
-    "default_tasks": ["pull_equity", "pull_rf", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "reports"],
+    "default_tasks": ["pull_equity", "pull_rf", "pull_published", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "reports"],
     "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
     "backend": "sqlite3",
     "verbosity": 2,
@@ -125,6 +126,15 @@ def task_pull_rf():
         "file_dep": manual + _code("sources"),
         "targets": [raw_rf_path(P, CFG["RF_SOURCE"])],
         "uptodate": [_settings(*RF_PULL_SETTINGS)],
+    }
+
+
+def task_pull_published():
+    """Copy He-Kelly-Manela's published option portfolios and factors (real, shipped with the package) into data/raw/published."""
+    return {
+        "actions": [_run(pull_published)],
+        "file_dep": [packaged_file()] + _code("sources/published.py"),
+        "targets": [raw_published_path(P), raw_published_path(P).with_suffix(".json")],
     }
 
 
