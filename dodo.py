@@ -25,13 +25,12 @@ from asset_pricing.bench.measure import BenchmarkError
 from asset_pricing.io import DataValidationError
 from asset_pricing.options.stage_portfolios import SETTINGS_READ as OPTION_PORTFOLIO_SETTINGS
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_inputs, option_portfolio_targets
-from asset_pricing.options.stage_quotes import SETTINGS_READ as OPTION_PULL_SETTINGS
-from asset_pricing.options.stage_quotes import (
-    filter_options, filter_options_file_dep, filter_options_targets, pull_options, pull_options_targets,
-)
+from asset_pricing.options.stage_quotes import filter_options, filter_options_file_dep, filter_options_targets
 from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
+from asset_pricing.sources.option_pull import SETTINGS_READ as OPTION_PULL_SETTINGS
+from asset_pricing.sources.option_pull import pull_options, pull_options_targets
 from asset_pricing.sources.published import packaged_file, pull_published, raw_published_path
 from asset_pricing.sources.pull import pull_equity, pull_rf, raw_prices_path, raw_rf_path
 from asset_pricing.volmanaged.stage import SETTINGS_READ as VOLMANAGED_SETTINGS
@@ -180,7 +179,7 @@ def task_pull_options():
     manual = sorted((P.manual / "options").glob("*.*")) if CFG["OPTIONS_SOURCE"] == "files" else []
     return {
         "actions": [_run(pull_options)],
-        "file_dep": manual + _code("sources", "options/synthetic.py", "options/schema.py", "options/bsm.py"),
+        "file_dep": manual + _code("sources", "options/schema.py", "options/bsm.py"),
         "targets": pull_options_targets(P, CFG),
         "uptodate": [_settings(*OPTION_PULL_SETTINGS)],
     }

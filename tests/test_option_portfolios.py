@@ -16,7 +16,7 @@ from asset_pricing.options.bsm import bs_elasticity, bs_price
 from asset_pricing.options.filters import apply_level_1_2
 from asset_pricing.options.schema import attach_underlying
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_targets
-from asset_pricing.options.synthetic import SyntheticPanelSpec, generate_synthetic_panel
+from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
 from asset_pricing.paths import project_paths
 
 import settings

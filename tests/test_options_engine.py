@@ -11,8 +11,9 @@ from asset_pricing.io import DataValidationError
 from asset_pricing.options import filters, schema
 from asset_pricing.options.engine import DaskEngine, PandasEngine, open_engine
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_targets
-from asset_pricing.options.stage_quotes import filter_options, filter_options_targets, pull_options
-from asset_pricing.options.synthetic import SyntheticPanelSpec, generate_synthetic_panel
+from asset_pricing.options.stage_quotes import filter_options, filter_options_targets
+from asset_pricing.sources.option_pull import pull_options
+from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
 from asset_pricing.paths import project_paths
 
 distributed = pytest.importorskip("distributed")

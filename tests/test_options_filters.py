@@ -17,8 +17,9 @@ from asset_pricing.options import filters as F
 from asset_pricing.options import schema
 from asset_pricing.options.bsm import bs_price
 from asset_pricing.options.smile import fit_smile, grouped_quadratic_fit, smile_iv
-from asset_pricing.options.stage_quotes import filter_options, filter_options_targets, pull_options
-from asset_pricing.options.synthetic import SyntheticPanelSpec, generate_synthetic_panel
+from asset_pricing.options.stage_quotes import filter_options, filter_options_targets
+from asset_pricing.sources.option_pull import pull_options
+from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
 from asset_pricing.paths import project_paths
 
 

@@ -14,7 +14,8 @@ import pytest
 import settings
 from asset_pricing.io import DataValidationError
 from asset_pricing.options import schema
-from asset_pricing.options.stage_quotes import filter_options, pull_options
+from asset_pricing.options.stage_quotes import filter_options
+from asset_pricing.sources.option_pull import pull_options
 from asset_pricing.paths import project_paths
 from asset_pricing.sources import option_files, wrds_options
 from asset_pricing.sources.wrds_options import WrdsError, pull_wrds_options, rate_at_horizon

@@ -16,8 +16,8 @@ import settings
 from asset_pricing.options import schema
 from asset_pricing.options.bsm import bs_price
 from asset_pricing.options.filters import arbitrage_bounds, pair_rates
-from asset_pricing.options.stage_quotes import pull_options, pull_options_targets
-from asset_pricing.options.synthetic import (
+from asset_pricing.sources.option_pull import pull_options, pull_options_targets
+from asset_pricing.sources.synthetic_options import (
     DEFECT_TARGET_STEP,
     MISSING_QUOTE,
     ContractGrid,

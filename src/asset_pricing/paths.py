@@ -49,3 +49,19 @@ class ProjectPaths:
 def project_paths() -> ProjectPaths:
     """Paths from the current settings (environment, then ``.env``, then defaults)."""
     return ProjectPaths(data_dir=settings.get("DATA_DIR"), output_dir=settings.get("OUTPUT_DIR"))
+
+
+# Raw option quotes: the contract between the option pulls (sources/) and the filter stage (options/).
+def option_years(cfg: dict) -> list[int]:
+    """Calendar years of the option window OPTIONS_START … OPTIONS_END (one raw file per year)."""
+    return list(range(cfg["OPTIONS_START"].year, cfg["OPTIONS_END"].year + 1))
+
+
+def raw_options_dir(paths: ProjectPaths, source: str) -> Path:
+    """DATA_DIR/raw/options/<source>: quotes_YYYY.parquet, underlying.parquet (synthetic: truth_YYYY.parquet)."""
+    return paths.raw / "options" / source
+
+
+def raw_quote_path(paths: ProjectPaths, source: str, year: int) -> Path:
+    """Raw quotes of one calendar year of an option source."""
+    return raw_options_dir(paths, source) / f"quotes_{year}.parquet"

@@ -209,7 +209,7 @@ def check_disk_space(folder: Path, needed_bytes: int) -> None:
 def _step_1_options(ctx: BenchContext, baseline: Path | None) -> None:
     overrides = ctx.options_overrides()
     env = ctx.environment("options", **overrides)
-    ctx.measure("options_generate", "Synthetic panel generation (pull_options, planted defects), timed apart", [Call("asset_pricing.options.stage_quotes:pull_options", "stage")],
+    ctx.measure("options_generate", "Synthetic panel generation (pull_options, planted defects), timed apart", [Call("asset_pricing.sources.option_pull:pull_options", "stage")],
                 env, overrides, repeats=1)
     per_day = raw_quotes_per_day(Path(env["DATA_DIR"]) / "raw" / "options" / "synthetic")
     ctx.figures["raw_quotes"] = int(per_day.sum())

@@ -27,7 +27,7 @@ from asset_pricing.bench import reference
 from asset_pricing.options import filters, stage_quotes
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS, slice_codes
 from asset_pricing.options.stage_portfolios import build_option_portfolios, quotes_file, read_options_meta
-from asset_pricing.paths import project_paths
+from asset_pricing.paths import option_years, project_paths
 from asset_pricing.prepare.equity import market_vol_table, monthly_rf_for_window
 from asset_pricing.sources.embedded import load_rf_monthly
 
@@ -74,7 +74,7 @@ def write_level_two_panel(path: str) -> dict[str, Any]:
     paths, cfg = project_paths(), settings.load()
     underlying = stage_quotes.read_underlying(paths, cfg)
     parts = []
-    for year in stage_quotes.option_years(cfg):
+    for year in option_years(cfg):
         quotes = stage_quotes.read_year_quotes(paths, cfg, year, underlying)
         kept = filters.level_1_2_masks(quotes).kept
         parts.append(filters.take_columns(quotes, np.flatnonzero(kept), list(SMILE_INPUT_COLUMNS)))

@@ -1,15 +1,10 @@
-"""Stages of the option quotes: pull the raw panel (synthetic | wrds | files) and apply the CJS filters.
+"""Filter stage of the option quotes: the raw panel of OPTIONS_SOURCE → the CJS filters → filtered quotes.
 
-``pull_options`` writes DATA_DIR/raw/options/<source>/quotes_YYYY.parquet (one file per calendar year of
-the window OPTIONS_START … OPTIONS_END) and underlying.parquet; the synthetic source also writes
-truth_YYYY.parquet (planted defects). Files already on disk are never deleted: WRDS and user-file years
-already pulled are skipped (an interrupted pull resumes); synthetic years are regenerated only when the
-generator's settings changed (recorded in generator.json).
-
-``filter_options`` applies the ten filters of SPEC §3.2 year by year in three passes so memory holds one
-year at a time while the Level-3 thresholds use the whole sample. Each pass is one per-year function,
-mapped over the years by the engine of OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in
-this process, or dask workers):
+The raw panel (DATA_DIR/raw/options/<source>/quotes_YYYY.parquet and underlying.parquet) is written by
+the pull (:mod:`asset_pricing.sources.option_pull`). ``filter_options`` applies the ten filters of
+SPEC §3.2 year by year in three passes so memory holds one year at a time while the Level-3 thresholds
+use the whole sample. Each pass is one per-year function, mapped over the years by the engine of
+OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in this process, or dask workers):
 
 1. :func:`level_two_year`: read and check the raw year, filters 1–8, smile fits and residuals, call–put
    pairs → a compact :class:`LevelTwoYear` (raw row positions, residuals, pair deviations) in a work
@@ -42,7 +37,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
-from tqdm.auto import tqdm
 
 from asset_pricing.io import DataValidationError, read_parquet, write_csv, write_parquet, write_text
 from asset_pricing.options import filters
@@ -52,16 +46,10 @@ from asset_pricing.options.schema import (
     coerce_quote_dtypes, validate_quotes, validate_underlying,
 )
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS
-from asset_pricing.options.synthetic import SyntheticPanelSpec, generate_synthetic_panel
-from asset_pricing.paths import ProjectPaths
+from asset_pricing.paths import ProjectPaths, option_years, raw_options_dir, raw_quote_path
 
 log = logging.getLogger(__name__)
 
-SETTINGS_READ: tuple[str, ...] = (
-    "OPTIONS_SOURCE", "OPTIONS_START", "OPTIONS_END", "OPTIONS_SECID", "DIVIDEND_YIELD", "SYNTHETIC_SEED",
-    "SYNTHETIC_QUOTES", "SYNTHETIC_DEFECT_SHARE", "SYNTHETIC_MISSING_SHARE", "WRDS_USERNAME",
-)
-GENERATOR_MANIFEST = "generator.json"
 # Filtered quotes are written in row groups of this many rows so that a reader can fetch one day (the
 # portfolio stage reads the first day of the next year) without decoding the whole year, and with
 # dictionary encoding only for the columns with few distinct values (trying it on prices costs time).
@@ -72,31 +60,8 @@ DICTIONARY_COLUMNS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_p
 # ---------------------------------------------------------------------------------------------------
 # Paths
 # ---------------------------------------------------------------------------------------------------
-def option_years(cfg: dict[str, Any]) -> list[int]:
-    """Calendar years of the option window OPTIONS_START … OPTIONS_END."""
-    return list(range(pd.Timestamp(cfg["OPTIONS_START"]).year, pd.Timestamp(cfg["OPTIONS_END"]).year + 1))
-
-
-def raw_options_dir(paths: ProjectPaths, source: str) -> Path:
-    return paths.raw / "options" / source
-
-
 def interim_options_dir(paths: ProjectPaths) -> Path:
     return paths.interim / "options"
-
-
-def raw_quote_path(paths: ProjectPaths, source: str, year: int) -> Path:
-    return raw_options_dir(paths, source) / f"quotes_{year}.parquet"
-
-
-def pull_options_targets(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
-    """Raw files of the pull: quotes_YYYY (and truth_YYYY for synthetic) per year, underlying.parquet."""
-    source = cfg["OPTIONS_SOURCE"]
-    folder = raw_options_dir(paths, source)
-    targets = [raw_quote_path(paths, source, year) for year in option_years(cfg)]
-    if source == "synthetic":
-        targets += [folder / f"truth_{year}.parquet" for year in option_years(cfg)]
-    return targets + [folder / "underlying.parquet"]
 
 
 def filter_options_file_dep(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
@@ -114,55 +79,6 @@ def filter_options_targets(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pat
         + [folder / f"smile_fit_{year}.parquet" for year in years]
         + [folder / "underlying.parquet", folder / "meta.json", paths.tables / "option_filters.csv"]
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Pull
-# ---------------------------------------------------------------------------------------------------
-def pull_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
-    """Pull the raw option panel of OPTIONS_SOURCE (synthetic | wrds | files) into DATA_DIR/raw/options/<source>/."""
-    source = cfg["OPTIONS_SOURCE"]
-    folder = raw_options_dir(paths, source)
-    if source == "synthetic":
-        pull_synthetic_options(folder, SyntheticPanelSpec.from_settings(cfg))
-    elif source == "wrds":
-        from asset_pricing.sources.wrds_options import pull_wrds_options
-
-        pull_wrds_options(folder, cfg)
-    elif source == "files":
-        from asset_pricing.sources.option_files import pull_option_files
-
-        pull_option_files(paths.manual / "options", folder, cfg)
-    else:  # settings restrict the choices; guard against a caller's dict
-        raise DataValidationError(f"OPTIONS_SOURCE={source!r} is not one of synthetic | wrds | files.")
-    return pull_options_targets(paths, cfg)
-
-
-def pull_synthetic_options(folder: Path, spec: SyntheticPanelSpec) -> list[Path]:
-    """Generate the synthetic panel year by year into ``folder`` (quotes, truth, underlying, generator.json).
-
-    Years whose files exist and were made with the same spec are skipped; when the spec changed every
-    year of the window is regenerated (files are replaced atomically, never deleted).
-    """
-    manifest_path = folder / GENERATOR_MANIFEST
-    description = spec.describe()
-    current = manifest_path.is_file() and json.loads(manifest_path.read_text(encoding="utf-8")) == description
-    wanted = [
-        year for year in spec.years
-        if not (current and (folder / f"quotes_{year}.parquet").is_file() and (folder / f"truth_{year}.parquet").is_file())
-    ]
-    underlying_path = folder / "underlying.parquet"
-    if not wanted and underlying_path.is_file():
-        log.info("synthetic option panel in %s is current (%d years)", folder, len(spec.years))
-        return sorted(folder.glob("quotes_*.parquet"))
-    underlying, years = generate_synthetic_panel(spec, wanted)
-    written = []
-    for panel_year in tqdm(years, total=len(wanted), desc="synthetic option quotes", unit="year"):
-        written.append(write_parquet(panel_year.quotes, folder / f"quotes_{panel_year.year}.parquet", index=False))
-        written.append(write_parquet(panel_year.truth, folder / f"truth_{panel_year.year}.parquet", index=False))
-    written.append(write_parquet(underlying, underlying_path))
-    write_text(json.dumps(description, indent=2), manifest_path)
-    return written
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,88 @@
+"""Pull the raw S&P 500 option panel of OPTIONS_SOURCE into DATA_DIR/raw/options/<source>/.
+
+``synthetic`` (default, offline): the simulated OptionMetrics-format panel of
+:mod:`asset_pricing.sources.synthetic_options` on the real S&P 500 closes; ``wrds``: OptionMetrics via
+:mod:`asset_pricing.sources.wrds_options`; ``files``: the user's panel in data/manual/options/
+(:mod:`asset_pricing.sources.option_files`). Each writes quotes_YYYY.parquet (one file per calendar
+year of OPTIONS_START … OPTIONS_END) and underlying.parquet; the synthetic source also writes
+truth_YYYY.parquet (its planted defects) and generator.json. Files already on disk are never deleted:
+WRDS and user-file years already pulled are skipped (an interrupted pull resumes); synthetic years are
+regenerated only when the generator's settings changed (recorded in generator.json).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from asset_pricing.io import DataValidationError, write_parquet, write_text
+from asset_pricing.paths import ProjectPaths, option_years, raw_options_dir, raw_quote_path
+from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
+
+log = logging.getLogger(__name__)
+
+SETTINGS_READ: tuple[str, ...] = (
+    "OPTIONS_SOURCE", "OPTIONS_START", "OPTIONS_END", "OPTIONS_SECID", "DIVIDEND_YIELD", "SYNTHETIC_SEED",
+    "SYNTHETIC_QUOTES", "SYNTHETIC_DEFECT_SHARE", "SYNTHETIC_MISSING_SHARE", "WRDS_USERNAME",
+)
+GENERATOR_MANIFEST = "generator.json"
+
+
+def pull_options_targets(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
+    """Raw files of the pull: quotes_YYYY (and truth_YYYY for synthetic) per year, underlying.parquet."""
+    source = cfg["OPTIONS_SOURCE"]
+    folder = raw_options_dir(paths, source)
+    targets = [raw_quote_path(paths, source, year) for year in option_years(cfg)]
+    if source == "synthetic":
+        targets += [folder / f"truth_{year}.parquet" for year in option_years(cfg)]
+    return targets + [folder / "underlying.parquet"]
+
+
+def pull_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
+    """Pull the raw option panel of OPTIONS_SOURCE (synthetic | wrds | files) into DATA_DIR/raw/options/<source>/."""
+    source = cfg["OPTIONS_SOURCE"]
+    folder = raw_options_dir(paths, source)
+    if source == "synthetic":
+        pull_synthetic_options(folder, SyntheticPanelSpec.from_settings(cfg))
+    elif source == "wrds":
+        from asset_pricing.sources.wrds_options import pull_wrds_options
+
+        pull_wrds_options(folder, cfg)
+    elif source == "files":
+        from asset_pricing.sources.option_files import pull_option_files
+
+        pull_option_files(paths.manual / "options", folder, cfg)
+    else:  # settings restrict the choices; guard against a caller's dict
+        raise DataValidationError(f"OPTIONS_SOURCE={source!r} is not one of synthetic | wrds | files.")
+    return pull_options_targets(paths, cfg)
+
+
+def pull_synthetic_options(folder: Path, spec: SyntheticPanelSpec) -> list[Path]:
+    """Generate the synthetic panel year by year into ``folder`` (quotes, truth, underlying, generator.json).
+
+    Years whose files exist and were made with the same spec are skipped; when the spec changed every
+    year of the window is regenerated (files are replaced atomically, never deleted).
+    """
+    manifest_path = folder / GENERATOR_MANIFEST
+    description = spec.describe()
+    current = manifest_path.is_file() and json.loads(manifest_path.read_text(encoding="utf-8")) == description
+    wanted = [
+        year for year in spec.years
+        if not (current and (folder / f"quotes_{year}.parquet").is_file() and (folder / f"truth_{year}.parquet").is_file())
+    ]
+    underlying_path = folder / "underlying.parquet"
+    if not wanted and underlying_path.is_file():
+        log.info("synthetic option panel in %s is current (%d years)", folder, len(spec.years))
+        return sorted(folder.glob("quotes_*.parquet"))
+    underlying, years = generate_synthetic_panel(spec, wanted)
+    written = []
+    for panel_year in tqdm(years, total=len(wanted), desc="synthetic option quotes", unit="year"):
+        written.append(write_parquet(panel_year.quotes, folder / f"quotes_{panel_year.year}.parquet", index=False))
+        written.append(write_parquet(panel_year.truth, folder / f"truth_{panel_year.year}.parquet", index=False))
+    written.append(write_parquet(underlying, underlying_path))
+    write_text(json.dumps(description, indent=2), manifest_path)
+    return written
