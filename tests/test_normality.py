@@ -90,3 +90,66 @@ def test_line_and_bar_charts_show_every_series(returns):
     assert len(bars.axes) == 4 and all(len(ax.patches) == returns.shape[1] for ax in bars.axes)
     plt.close(lines)
     plt.close(bars)
+
+
+# --- independent derivations (no scipy.stats call that the code makes) -------------------------------------
+def dagostino_pearson_k2(values: np.ndarray) -> float:
+    """K² = Z(√b1)² + Z(b2)² of D'Agostino, Belanger and D'Agostino (1990, eqs. for the skewness test of
+    D'Agostino 1970 and the kurtosis test of Anscombe and Glynn 1983), written out from the paper."""
+    n = len(values)
+    deviations = values - values.mean()
+    m2, m3, m4 = (np.mean(deviations**k) for k in (2, 3, 4))
+    sqrt_b1, b2 = m3 / m2**1.5, m4 / m2**2
+    y = sqrt_b1 * np.sqrt((n + 1) * (n + 3) / (6.0 * (n - 2)))
+    beta2 = 3.0 * (n**2 + 27 * n - 70) * (n + 1) * (n + 3) / ((n - 2) * (n + 5) * (n + 7) * (n + 9))
+    w2 = -1.0 + np.sqrt(2.0 * (beta2 - 1.0))
+    delta, alpha = 1.0 / np.sqrt(np.log(np.sqrt(w2))), np.sqrt(2.0 / (w2 - 1.0))
+    z_skew = delta * np.log(y / alpha + np.sqrt((y / alpha) ** 2 + 1.0))
+    mean_b2 = 3.0 * (n - 1) / (n + 1)
+    var_b2 = 24.0 * n * (n - 2) * (n - 3) / ((n + 1) ** 2 * (n + 3) * (n + 5))
+    x = (b2 - mean_b2) / np.sqrt(var_b2)
+    sqrt_beta1 = 6.0 * (n**2 - 5 * n + 2) / ((n + 7) * (n + 9)) * np.sqrt(6.0 * (n + 3) * (n + 5) / (n * (n - 2) * (n - 3)))
+    a = 6.0 + 8.0 / sqrt_beta1 * (2.0 / sqrt_beta1 + np.sqrt(1.0 + 4.0 / sqrt_beta1**2))
+    z_kurt = ((1 - 2 / (9 * a)) - np.cbrt((1 - 2 / a) / (1 + x * np.sqrt(2 / (a - 4))))) / np.sqrt(2 / (9 * a))
+    return float(z_skew**2 + z_kurt**2)
+
+
+def test_moments_jarque_bera_and_dagostino_from_their_formulas(returns):
+    table = normality.normality_table(returns)
+    for name in returns.columns:
+        values = returns[name].dropna().to_numpy()
+        n = len(values)
+        deviations = values - values.mean()
+        m2, m3, m4 = (np.mean(deviations**k) for k in (2, 3, 4))
+        skewness, kurtosis = m3 / m2**1.5, m4 / m2**2  # biased moments, Pearson's kurtosis
+        row = table.loc[name]
+        assert row["observations"] == n and row["missing_share"] == pytest.approx(1 - n / 400, abs=1e-15)
+        assert row["mean"] == pytest.approx(values.sum() / n, rel=1e-12)
+        assert row["std"] == pytest.approx(np.sqrt(np.sum(deviations**2) / (n - 1)), rel=1e-12)
+        assert row["skewness"] == pytest.approx(skewness, rel=1e-10)
+        assert row["kurtosis"] == pytest.approx(kurtosis, rel=1e-10)
+        # Jarque and Bera (1980): JB = n/6 (S² + (K − 3)²/4) ~ χ²(2), whose survival function is exp(−x/2)
+        jarque_bera = n / 6 * (skewness**2 + (kurtosis - 3) ** 2 / 4)
+        assert row["jarque_bera_p"] == pytest.approx(np.exp(-jarque_bera / 2), rel=1e-8, abs=1e-300)
+        assert row["dagostino_p"] == pytest.approx(np.exp(-dagostino_pearson_k2(values) / 2), rel=1e-8, abs=1e-300)
+
+
+def test_p_values_do_not_depend_on_location_scale_or_order(returns):
+    table = normality.normality_table(returns)
+    moved = normality.normality_table(returns.sample(frac=1.0, random_state=3) * 2.5 + 0.01)
+    p_values = ["shapiro_p", "jarque_bera_p", "dagostino_p", "skewness", "kurtosis"]
+    pd.testing.assert_frame_equal(moved[p_values], table[p_values], rtol=1e-6)
+    flipped = normality.normality_table(-returns)
+    np.testing.assert_allclose(flipped["skewness"], -table["skewness"], rtol=1e-10)
+    np.testing.assert_allclose(flipped[["shapiro_p", "jarque_bera_p", "dagostino_p"]], table[["shapiro_p", "jarque_bera_p", "dagostino_p"]], rtol=1e-6)
+
+
+def test_normal_scores_are_not_rejected_by_any_test():
+    # Blom's normal scores Φ⁻¹((i − 3/8)/(n + 1/4)) are as normal as a sample of 60 can be: W ≈ 1, S = 0, K ≈ 3.
+    from statistics import NormalDist
+
+    scores = [NormalDist().inv_cdf((i - 0.375) / (60 + 0.25)) for i in range(1, 61)]
+    row = normality.normality_table(pd.DataFrame({"scores": scores})).loc["scores"]
+    assert row["skewness"] == pytest.approx(0.0, abs=1e-12)
+    assert row["shapiro_p"] > 0.99
+    assert (row[["jarque_bera_p", "dagostino_p"]] > 0.8).all()  # a finite sample of scores has K a little below 3

@@ -55,6 +55,34 @@ def test_zero_variance_month_gives_nan_inverse_not_inf():
     assert np.isfinite(table.loc["2020-02-29", "inv_sigma2"])
 
 
+def test_market_vol_table_columns_hand_computed():
+    # Jan 2020: ±1 % on alternate days, mean 0, so σ² = 4 · 0.01² / (4 − 1) = 1/7500, σ = 0.011547,
+    # 1/σ = √7500 = 86.60, 1/σ² = 7500. Feb 2020: one day only, below MIN_DAYS = 2.
+    index = pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07", "2020-02-03"])
+    market = pd.Series([0.01, -0.01, 0.01, -0.01, 0.02], index=index)
+    table = equity.market_vol_table(market, min_days=2)
+    assert list(table.columns) == ["sigma2", "sigma", "inv_sigma", "inv_sigma2"] and table.index.name == "date"
+    january = table.loc["2020-01-31"]
+    assert january["sigma2"] == pytest.approx(1 / 7500, rel=1e-12)
+    assert january["sigma"] == pytest.approx(1 / np.sqrt(7500), rel=1e-12)
+    assert january["inv_sigma"] == pytest.approx(np.sqrt(7500), rel=1e-12)
+    assert january["inv_sigma2"] == pytest.approx(7500, rel=1e-12)
+    assert table.loc["2020-02-29"].isna().all()
+
+
+def test_realized_variance_needs_at_least_two_days():
+    with pytest.raises(ValueError, match="MIN_DAYS"):
+        equity.realized_variance_monthly(pd.DataFrame({"A": [0.01, 0.02]}, index=pd.bdate_range("2020-01-01", periods=2)), min_days=1)
+
+
+def test_zero_return_share_counts_valid_days_only():
+    # A: 2 zero returns out of 4 valid days (the NaN day is not a day with a price); B: no valid day → NaN.
+    returns = pd.DataFrame({"A": [0.0, 0.01, np.nan, 0.0, -0.02], "B": [np.nan] * 5}, index=pd.bdate_range("2020-01-01", periods=5))
+    share = equity.zero_return_share(returns)
+    assert share["A"] == pytest.approx(0.5)
+    assert np.isnan(share["B"])
+
+
 # --- the stage on crafted raw files ------------------------------------------------------------------------
 
 

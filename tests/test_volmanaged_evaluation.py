@@ -129,3 +129,127 @@ def test_performance_table_uses_same_months_for_every_strategy_and_window():
 def test_turnover_counts_every_change_of_position():
     positions = pd.DataFrame({"A": [0.5, 0.6, 0.0], "B": [0.5, 0.4, 1.0]})
     np.testing.assert_allclose(strategies.turnover(positions).to_numpy(), [1.0, 0.2, 1.2])
+
+
+# --- hand cases for every number the evaluation tables report -------------------------------------------
+def newey_west_t_statistics(y: np.ndarray, x: np.ndarray, lags: int) -> np.ndarray:
+    """t-statistics of (α, β) from the Newey–West (1987) sandwich with Bartlett weights 1 − j/(L+1)."""
+    design = np.column_stack([np.ones_like(x), x])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    scores = design * (y - design @ coef)[:, None]
+    meat = scores.T @ scores
+    for lag in range(1, lags + 1):
+        gamma = scores[lag:].T @ scores[:-lag]
+        meat += (1 - lag / (lags + 1)) * (gamma + gamma.T)
+    bread = np.linalg.inv(design.T @ design)
+    return coef / np.sqrt(np.diag(bread @ meat @ bread))
+
+
+@pytest.mark.parametrize("n_obs, lags", [(12, 2), (100, 4), (155, 4), (272, 4), (273, 5), (346, 5)])
+def test_newey_west_default_lags_follow_the_4_n_over_100_rule(n_obs, lags):
+    # ⌊4 (n/100)^{2/9}⌋ (Newey and West, 1994): it reaches 5 where n/100 ≥ 1.25^{9/2} = 2.7296, i.e. at n = 273;
+    # n = 155 (the embedded evaluation window): 4 · 1.55^{2/9} = 4.41 → 4; n = 346 (full window): 4 · 3.46^{2/9} = 5.27 → 5.
+    assert evaluation.newey_west_lags(n_obs) == lags
+
+
+def test_regression_without_lags_uses_the_default_rule_in_its_t_statistics():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(155) * 0.04
+    y = 0.003 + 0.8 * x + 0.02 * rng.standard_normal(155) + 0.01 * np.r_[0.0, x[:-1]]  # serially correlated errors
+    fit = evaluation.moreira_muir_regression(pd.Series(y), pd.Series(x))
+    assert fit["nw_lags"] == 4 and fit["months"] == 155
+    t_alpha, t_beta = newey_west_t_statistics(y, x, lags=4)
+    assert fit["alpha_t_nw"] == pytest.approx(t_alpha, rel=1e-10)
+    assert fit["beta_t_nw"] == pytest.approx(t_beta, rel=1e-10)
+    assert fit["alpha_t_nw"] != pytest.approx(newey_west_t_statistics(y, x, lags=2)[0], rel=1e-6)
+    design = np.column_stack([np.ones_like(x), x])
+    residuals = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    assert fit["residual_vol_ann"] == pytest.approx(math.sqrt(residuals @ residuals / (155 - 2) * 12), rel=1e-12)
+    assert fit["r2"] == pytest.approx(1.0 - residuals @ residuals / np.sum((y - y.mean()) ** 2), rel=1e-12)
+
+
+def test_memmel_z_matches_the_published_formula_on_a_six_month_case():
+    import statistics
+
+    a = [0.05, 0.02, 0.04, -0.01, 0.03, 0.06]
+    b = [0.03, 0.01, 0.02, -0.02, 0.01, 0.03]
+    sr_a, sr_b = statistics.mean(a) / statistics.stdev(a), statistics.mean(b) / statistics.stdev(b)
+    rho = statistics.correlation(a, b)
+    # Memmel (2003): Var(SR_a − SR_b) = [2(1 − ρ) + ½(SR_a² + SR_b² − 2 SR_a SR_b ρ²)] / n; here SR_a = 1.2752,
+    # SR_b = 0.7161, ρ = 0.9805, so Var = 0.03844 and z = 2.8515 (with +2 SR_a SR_b ρ² it would be 0.97).
+    variance = (2 * (1 - rho) + 0.5 * (sr_a**2 + sr_b**2 - 2 * sr_a * sr_b * rho**2)) / 6
+    z_stat = (sr_a - sr_b) / math.sqrt(variance)
+    assert z_stat == pytest.approx(2.8515, abs=1e-4)
+    memmel = evaluation.sharpe_difference_memmel(pd.Series(a), pd.Series(b))
+    assert memmel["sharpe_diff_z_memmel"] == pytest.approx(z_stat, rel=1e-12)
+    assert memmel["sharpe_diff_p_memmel"] == pytest.approx(math.erfc(z_stat / math.sqrt(2)), rel=1e-12)  # 2(1 − Φ(|z|))
+    assert memmel["sharpe_diff_ann"] == pytest.approx((sr_a - sr_b) * math.sqrt(12), rel=1e-12)
+
+
+@pytest.mark.parametrize("n_obs, block", [(28, 4), (155, 6), (346, 8)])
+def test_bootstrap_block_length_is_the_cube_root_of_n_rounded_up(n_obs, block):
+    # ⌈n^{1/3}⌉: 28^{1/3} = 3.04, 155^{1/3} = 5.37, 346^{1/3} = 7.02 (7³ = 343 < 346).
+    rng = np.random.default_rng(n_obs)
+    result = evaluation.sharpe_difference_bootstrap(pd.Series(rng.standard_normal(n_obs)), pd.Series(rng.standard_normal(n_obs)), n_draws=50)
+    assert result["bootstrap_block"] == block
+
+
+def test_bootstrap_with_one_block_of_the_whole_series_only_rotates_it():
+    # A circular block as long as the series is a rotation: every draw has the sample's Sharpe ratios, so no
+    # draw is as far from the estimate as the estimate is from 0 and p = 1 / (1 + B).
+    a = pd.Series([0.05, 0.02, 0.04, -0.01, 0.03, 0.06, 0.01])
+    b = pd.Series([0.03, 0.01, 0.02, -0.02, 0.01, 0.03, 0.00])
+    result = evaluation.sharpe_difference_bootstrap(a, b, n_draws=99, block_length=7)
+    assert result["sharpe_diff_p_bootstrap"] == pytest.approx(1 / 100, abs=1e-15)
+    assert result["bootstrap_block"] == 7
+
+
+def three_month_case() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three months of strategy returns and diagnostics small enough to evaluate by hand."""
+    months = pd.date_range("2020-01-31", periods=3, freq="ME", name="date")
+    rf = pd.Series([0.01, 0.00, 0.02], index=months)
+    ew = pd.Series([0.05, -0.10, 0.04], index=months)
+    common_excess = pd.Series([0.02, -0.03, 0.01], index=months)
+    onefactor_excess = pd.Series([0.06, -0.05, 0.00], index=months)
+    table = pd.DataFrame({
+        "rf": rf, "ew": ew, "ew_excess": ew - rf,
+        "common_excess": common_excess, "common_total": common_excess + rf,
+        "onefactor_excess": onefactor_excess, "onefactor_total": onefactor_excess + rf,
+    })
+    diagnostics = pd.DataFrame({
+        "n_assets": 2,
+        "exposure_ew": [1.0, 1.0, 1.0], "exposure_common": [0.5, 0.25, 1.5], "exposure_onefactor": [1.2, 0.8, 1.0],
+        "turnover_ew": [1.0, 0.0, 0.0], "turnover_common": [0.5, 0.25, 1.25], "turnover_onefactor": [1.2, 0.4, 0.2],
+    }, index=months)
+    return table, diagnostics
+
+
+def test_performance_table_every_column_on_a_three_month_hand_case():
+    import statistics
+
+    table, diagnostics = three_month_case()
+    performance = evaluation.performance_table(table, diagnostics, pd.Timestamp("2019-12-31"))
+    # TRAIN_END before the first month: no training window, evaluation = full = the three months
+    assert sorted(set(performance.index.get_level_values("window"))) == ["evaluation", "full"]
+    hand = {
+        # strategy: (total returns, excess returns, max drawdown, avg / max exposure, mean turnover)
+        "ew": ([0.05, -0.10, 0.04], [0.04, -0.10, 0.02], 0.945 / 1.05 - 1, 1.0, 1.0, 1 / 3),
+        "common": ([0.03, -0.03, 0.03], [0.02, -0.03, 0.01], -0.03, 0.75, 1.5, 2 / 3),
+        "onefactor": ([0.07, -0.05, 0.02], [0.06, -0.05, 0.00], -0.05, 1.0, 1.2, 0.6),
+    }
+    for window in ("evaluation", "full"):
+        for strategy, (total, excess, drawdown, avg_exposure, max_exposure, turnover) in hand.items():
+            row = performance.loc[(strategy, window)]
+            growth = (1 + total[0]) * (1 + total[1]) * (1 + total[2])
+            assert row["months"] == 3
+            assert row["first_month"] == pd.Timestamp("2020-01-31") and row["last_month"] == pd.Timestamp("2020-03-31")
+            assert row["cagr"] == pytest.approx(growth ** (12 / 3) - 1, rel=1e-12), strategy
+            assert row["ann_mean_excess"] == pytest.approx(12 * sum(excess) / 3, rel=1e-12), strategy
+            assert row["ann_vol"] == pytest.approx(statistics.stdev(total) * math.sqrt(12), rel=1e-12), strategy
+            assert row["sharpe"] == pytest.approx(12 * statistics.mean(excess) / (math.sqrt(12) * statistics.stdev(excess)), rel=1e-12)
+            assert row["max_drawdown"] == pytest.approx(drawdown, rel=1e-12), strategy
+            assert row["avg_exposure"] == pytest.approx(avg_exposure, rel=1e-12), strategy
+            assert row["max_exposure"] == pytest.approx(max_exposure, rel=1e-12), strategy
+            assert row["mean_turnover"] == pytest.approx(turnover, rel=1e-12), strategy
+    # ew: 12 · mean(0.04, −0.10, 0.02) = −0.16 per year
+    assert performance.loc[("ew", "full"), "ann_mean_excess"] == pytest.approx(-0.16, rel=1e-12)

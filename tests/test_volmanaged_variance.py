@@ -121,3 +121,33 @@ def test_strategy_return_of_month_t_plus_1_uses_data_through_t_only(model, calib
 def test_unknown_variance_model_is_an_error_naming_the_setting():
     with pytest.raises(ValueError, match="VARIANCE_MODEL"):
         variance.monthly_variance("har", garch_like_panel(), min_days=10, ewma_lambda=0.94, train_end=TRAIN_END)
+
+
+def test_ewma_day_missing_mid_month_keeps_its_place_in_the_decay():
+    # Jan 2, 3, (6 missing), 7, 8: with pandas' ignore_na=False the weights follow calendar positions,
+    # λ⁴, λ³, –, λ, 1 (Jan 6 counts as a day that passed without a return, RiskMetrics 1996 §5.2).
+    days = pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07", "2020-01-08"])
+    daily = pd.DataFrame({"A": [0.01, -0.02, np.nan, 0.03, -0.01]}, index=days)
+    lam = 0.9
+    january = (lam**4 * 0.01**2 + lam**3 * 0.02**2 + lam * 0.03**2 + 0.01**2) / (lam**4 + lam**3 + lam + 1)
+    assert variance.ewma_variance(daily, decay=lam, min_days=1).loc["2020-01-31", "A"] == pytest.approx(january, rel=1e-12)
+    skipped = (lam**3 * 0.01**2 + lam**2 * 0.02**2 + lam * 0.03**2 + 0.01**2) / (lam**3 + lam**2 + lam + 1)
+    assert january != pytest.approx(skipped, rel=1e-3)  # the two conventions differ on this case
+
+
+def test_monthly_garch_signal_is_the_average_forecast_over_the_next_21_trading_days():
+    from arch import arch_model
+
+    daily = garch_like_panel(n_assets=1)
+    monthly, params = variance.monthly_variance("garch", daily, min_days=10, ewma_lambda=0.94, train_end=TRAIN_END)
+    training = daily["G0"].loc[:TRAIN_END]
+    fixed = arch_model(training * 100, mean="Constant", vol="GARCH", p=1, q=1, rescale=False).fix(
+        params.loc["G0", list(variance.GARCH_PARAMS)].to_numpy(dtype=float)
+    )
+    month_ends = training.groupby(pd.Grouper(freq="ME")).tail(1).index[-6:]  # last trading day of the last six training months
+    # arch's own forecasts: (1/21) Σ_{h=1..21} E_T[σ²_{T+h}], a month of trading days ahead (percent² → fraction²)
+    forecast = fixed.forecast(horizon=21, start=month_ends[0], reindex=False).variance.loc[month_ends].mean(axis=1) / 100**2
+    ours = monthly["G0"].loc[month_ends.to_period("M").to_timestamp(how="end").normalize()]
+    np.testing.assert_allclose(ours.to_numpy(), forecast.to_numpy(), rtol=1e-10)
+    one_day = fixed.forecast(horizon=1, start=month_ends[0], reindex=False).variance.loc[month_ends].iloc[:, 0] / 100**2
+    assert not np.allclose(ours.to_numpy(), one_day.to_numpy(), rtol=1e-3)
