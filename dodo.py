@@ -1,7 +1,8 @@
 """The research, as a task graph (`doit list` prints it; `doit` runs it; `doit settings` shows the settings).
 
-    pull_equity, pull_rf ─► prepare ─► volmanaged ──────────────┐
-    pull_options ─► filter_options ─► option_portfolios ────────┴─► reports (HTML)
+    pull_equity, pull_rf ─► prepare ─► volmanaged ──────────────────┐
+    pull_options ─► filter_options ─► option_portfolios ────────────┤
+    prepare, option_portfolios, pull_published ─► pricing ──────────┴─► reports (HTML)
 
 Each task names the files it reads (file_dep) and writes (targets) and the settings it uses, so a change
 to a file, to the code of its stage or to one of its settings in `.env` reruns exactly what it affects.
@@ -28,6 +29,8 @@ from asset_pricing.options.stage_portfolios import build_option_portfolios, opti
 from asset_pricing.options.stage_quotes import filter_options, filter_options_file_dep, filter_options_targets
 from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
+from asset_pricing.pricing.stage import SETTINGS_READ as PRICING_SETTINGS
+from asset_pricing.pricing.stage import build_pricing, pricing_inputs, pricing_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
 from asset_pricing.sources.option_pull import SETTINGS_READ as OPTION_PULL_SETTINGS
 from asset_pricing.sources.option_pull import pull_options, pull_options_targets
@@ -47,7 +50,7 @@ PACKAGE = ROOT / "src" / "asset_pricing"
 P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
 
 DOIT_CONFIG = {
-    "default_tasks": ["pull_equity", "pull_rf", "pull_published", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "reports"],
+    "default_tasks": ["pull_equity", "pull_rf", "pull_published", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "pricing", "reports"],
     "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
     "backend": "sqlite3",
     "verbosity": 2,
@@ -208,6 +211,21 @@ def task_option_portfolios():
 
 
 # ---------------------------------------------------------------------------------------------------
+# 3c. Pricing tests of the option portfolios: CAPM and capital-factor alphas, GRS, HKM's two-pass
+#     cross-section, on HKM's published series (real) and on this build's portfolios
+# ---------------------------------------------------------------------------------------------------
+def task_pricing():
+    """Price the option portfolios: time-series alphas and GRS, He-Kelly-Manela two-pass cross-section (market; capital + market)."""
+    return {
+        "actions": [_run(build_pricing)],
+        "file_dep": pricing_inputs(P) + _code("pricing", "prepare/equity.py", "options/portfolios.py", "sources/published.py"),
+        "targets": pricing_targets(P),
+        "uptodate": [_settings(*PRICING_SETTINGS)],
+        "clean": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
 # 4. Reports: execute the notebooks into _output/reports/*.html, plus an index
 # ---------------------------------------------------------------------------------------------------
 STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
@@ -216,6 +234,7 @@ STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     "volmanaged": (volmanaged_targets(P), tuple(VOLMANAGED_SETTINGS)),
     "option_quotes": (filter_options_targets(P, CFG), FILTER_SETTINGS),
     "option_portfolios": (option_portfolio_targets(P), tuple(OPTION_PORTFOLIO_SETTINGS)),
+    "pricing": (pricing_targets(P), tuple(PRICING_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 

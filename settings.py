@@ -86,6 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ALLOW_PARTIAL_MONTHS", "bool", "false", "Compound the valid days of a month with a NaN day instead of a NaN month.", group="options"),
     Setting("OPTIONS_ENGINE", "choice", "pandas", "Engine for the option stages: pandas (one machine) | dask (year partitions on a cluster).", ("pandas", "dask"), group="options"),
     Setting("DASK_SCHEDULER_ADDRESS", "str", "", "Address of an existing dask scheduler; empty = start a local cluster.", group="options"),
+    # --- pricing tests ----------------------------------------------------------------------------
+    Setting("PRICING_NW_LAGS", "str", "auto", "Newey-West lag of the pricing tests' time-series alphas and J-tests: auto (floor(4 (T/100)^(2/9)), Newey-West 1994) or a whole number.", group="pricing"),
+    Setting("PRICING_GMM_LAGS", "int", "0", "Bartlett lags in the GMM standard errors of the prices of risk (0 = no lags, as He-Kelly-Manela 2017).", group="pricing"),
     # --- credentials ----------------------------------------------------------------------------
     Setting("WRDS_USERNAME", "str", "", "WRDS user name for OPTIONS_SOURCE=wrds (password via ~/.pgpass).", group="credentials"),
 )
@@ -196,6 +199,10 @@ def _check_one(name: str, value: Any, raw: str, source: str) -> None:
         raise SettingsError(f"Setting MAX_FILL_SHARE={raw!r}{where} is invalid: expected a share between 0 and 1.")
     if name in ("SYNTHETIC_DEFECT_SHARE", "SYNTHETIC_MISSING_SHARE") and not 0.0 <= value < 0.1:
         raise SettingsError(f"Setting {name}={raw!r}{where} is invalid: expected a share between 0 and 0.1.")
+    if name == "PRICING_NW_LAGS" and value.lower() != "auto" and not value.isdigit():
+        raise SettingsError(f"Setting PRICING_NW_LAGS={raw!r}{where} is invalid: expected auto or a whole number >= 0.")
+    if name == "PRICING_GMM_LAGS" and value < 0:
+        raise SettingsError(f"Setting PRICING_GMM_LAGS={raw!r}{where} is invalid: expected a whole number >= 0.")
     if name == "SYNTHETIC_QUOTES" and value < 1000:
         raise SettingsError(f"Setting SYNTHETIC_QUOTES={raw!r}{where} is invalid: expected at least 1000 quotes.")
 
