@@ -182,6 +182,9 @@ def test_stage_writes_the_three_tables_for_every_test_set_and_factor_set(built_i
     hkm = cross.loc[("hkm18", "market")]
     assert (hkm["first_month"], hkm["last_month"], hkm["months"], hkm["months_missing_return"]) == ("1996-01-31", "1999-12-31", 47, 1)
     assert hkm["data_source"] == "synthetic option quotes"
+    market = monthly_market_excess(pd.read_parquet(pricing_inputs(built_inputs)[3])["market"], pd.read_parquet(pricing_inputs(built_inputs)[4])["rf_month"])
+    assert hkm["mean_market"] == pytest.approx(market.loc["1996-01":"1999-12"].drop(pd.Timestamp("1997-06-30")).mean(), rel=1e-12)
+    assert np.isnan(hkm["mean_capital"]) and np.isfinite(cross.loc[("hkm18", "capital_market"), "mean_capital"])
     cjs = cross.loc[("cjs54", "capital_market")]
     assert np.isnan(cjs["grs_f"]) and "GRS test undefined with 48 months for 54 assets" in cjs["note"]
     assert "real quotes" in cross.loc[("published_hkm18", "market"), "data_source"]

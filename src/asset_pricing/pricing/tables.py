@@ -4,9 +4,13 @@ A test is a set of test assets (``published_hkm18``, ``hkm18``, ``cjs54``) price
 (``market``: the market excess return; ``capital_market``: HKM's intermediary capital risk factor and the
 market, He, Kelly and Manela 2017). :func:`price_test` builds the balanced panel
 (:mod:`~asset_pricing.pricing.panel`), runs the time-series tests and the two-pass cross-section, and
-returns the rows. A test that cannot run on its panel (no common month with a factor, too few months) is
-never a silent number: its cross-section row keeps the months it has, leaves the statistics it cannot
-compute empty and says why in ``note``; GRS and the J-test are left empty when T < N + K + 1.
+returns the rows. The cross-section row also gives each factor's mean over the test's months
+(``mean_market``, ``mean_capital``): for a traded excess return such as the market, the model says λ
+equals that mean (Cochrane 2005, §12.2).
+
+A test that cannot run on its panel (no common month with a factor, too few months) is never a silent
+number: its cross-section row keeps the months it has, leaves the statistics it cannot compute empty and
+says why in ``note``; GRS and the J-test are left empty (with the reason in ``note``) when T < N + K + 1.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ CROSS_SECTION_COLUMNS: tuple[str, ...] = (
     "lambda_intercept", "lambda_market", "lambda_capital",
     "t_fm_intercept", "t_fm_market", "t_fm_capital", "t_gmm_intercept", "t_gmm_market", "t_gmm_capital",
     "r2", "mape", "grs_f", "grs_p", "j_stat", "j_p", "nw_lags", "gmm_lags",
-    "months_without_factor", "months_missing_return", "data_source", "note",
+    "months_without_factor", "months_missing_return", "mean_market", "mean_capital", "data_source", "note",
 )
 FITTED_COLUMNS: tuple[str, ...] = (
     "test_assets", "factors", "portfolio_id", "months", "mean_excess", "predicted", "pricing_error",
@@ -140,6 +144,7 @@ def price_test(test: TestAssets, factor_set: str, nw_lags: str | int = "auto", g
         "assets": panel.excess.shape[1], "r2": cross.r2, "mape": cross.mape, "grs_f": grs["grs_f"], "grs_p": grs["grs_p"],
         "j_stat": j_stat["j_stat"], "j_p": j_stat["j_p"], "nw_lags": lags, "gmm_lags": gmm_lags,
         "months_without_factor": len(panel.without_factor), "months_missing_return": len(panel.missing_return),
+        **{f"mean_{factor}": panel.factors[factor].mean() for factor in factor_names},
         "data_source": test.data_source, "note": "; ".join(notes),
     }
     for key in (INTERCEPT, *factor_names):
