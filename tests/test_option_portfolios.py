@@ -13,7 +13,8 @@ from scipy.stats import norm
 from asset_pricing.io import DataValidationError
 from asset_pricing.options import portfolios as pf
 from asset_pricing.options.bsm import bs_elasticity, bs_price
-from asset_pricing.options.filters import apply_level_1_2
+from asset_pricing.options import schema
+from asset_pricing.options.filters import apply_level_1_2, exit_price_rows, level_1_2_masks
 from asset_pricing.options.schema import attach_underlying
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_targets
 from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
@@ -21,6 +22,7 @@ from asset_pricing.paths import project_paths
 
 import settings
 
+EMPTY_EXITS = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "optionid": pd.Series(dtype="int64"), "mid": pd.Series(dtype="float64")})
 NO_FITS = pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("date", "exdate") else "float64") for c in pf.SMILE_COLUMNS})
 
 
@@ -78,9 +80,12 @@ def panel_2010():
     return clean_panel("2010-01-01", "2010-06-30")
 
 
-def run(quotes, underlying, fits=NO_FITS, max_fill_share=0.5, formation_dates=None) -> pd.DataFrame:
+def run(quotes, underlying, fits=NO_FITS, max_fill_share=None, formation_dates=None, exit_quotes=None) -> pd.DataFrame:
+    """Daily returns indexed by (portfolio_id, formation_date); MAX_FILL_SHARE at the function's default unless given."""
     formation = underlying.index if formation_dates is None else pd.DatetimeIndex(formation_dates)
-    return pf.daily_portfolio_returns(quotes, underlying, fits, formation, max_fill_share).set_index(["portfolio_id", "formation_date"])
+    options = {} if max_fill_share is None else {"max_fill_share": max_fill_share}
+    daily = pf.daily_portfolio_returns(quotes, underlying, fits, formation, exit_quotes=exit_quotes, **options)
+    return daily.set_index(["portfolio_id", "formation_date"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,13 +272,75 @@ def test_smile_fit_is_not_extrapolated_beyond_the_slice_quoted_at_t_plus_1():
     assert with_wild_fit["return"] == pytest.approx(without_fit["return"], rel=1e-12)
 
 
-@pytest.mark.parametrize("max_fill_share, is_nan", [(0.5, True), (0.7, False)])
-def test_portfolio_day_whose_filled_weight_exceeds_max_fill_share_is_nan(max_fill_share, is_nan):
+@pytest.mark.parametrize("max_fill_share, is_nan", [(0.5, True), (0.7, False), (None, False)])
+def test_portfolio_day_whose_filled_weight_exceeds_an_opt_in_max_fill_share_is_nan(max_fill_share, is_nan):
     underlying = make_underlying(["2020-01-10", "2020-01-13"], [100.0, 101.0])
     quotes = make_quotes(_two_contracts_one_missing(underlying), underlying)
     result = run(quotes, underlying, max_fill_share=max_fill_share).loc[("cjs_C_1000_30", pd.Timestamp("2020-01-10"))]
     assert 0.5 < result["fill_share"] < 0.7  # contract 1 carries 1/(1+e^{-0.625}) = 0.65 of the weight
     assert np.isnan(result["return"]) == is_nan
+
+
+def test_default_keeps_a_fully_filled_portfolio_day():
+    """CJS keep every portfolio-day: with the default MAX_FILL_SHARE = 1 a day priced only by fills is a return."""
+    assert settings.load()["MAX_FILL_SHARE"] == 1.0
+    underlying = make_underlying(["2020-01-10", "2020-01-13"], [100.0, 101.0])
+    quotes = make_quotes([dict(date="2020-01-10", exdate="2020-02-09", cp_flag="C", strike=100.0, optionid=1)], underlying)
+    result = run(quotes, underlying).loc[("cjs_C_1000_30", pd.Timestamp("2020-01-10"))]
+    assert result["fill_share"] == pytest.approx(1.0) and np.isfinite(result["return"])
+    strict = run(quotes, underlying, max_fill_share=0.99).loc[("cjs_C_1000_30", pd.Timestamp("2020-01-10"))]
+    assert np.isnan(strict["return"])
+
+
+def test_exit_is_priced_by_the_exit_only_quote_instead_of_a_fill():
+    underlying = make_underlying(["2020-01-10", "2020-01-13"], [100.0, 101.0])
+    quotes = make_quotes([dict(date="2020-01-10", exdate="2020-02-09", cp_flag="C", strike=100.0, optionid=1, mid=2.5)], underlying)
+    exits = pd.DataFrame({"date": pd.to_datetime(["2020-01-13", "2020-01-13"]), "optionid": [1, 2], "mid": [3.1, 8.0]})
+    result = run(quotes, underlying, exit_quotes=exits).loc[("cjs_C_1000_30", pd.Timestamp("2020-01-10"))]
+    omega = bs_elasticity(100.0, 100.0, 30 / 365, np.log(1.03), 0.0, 0.2, True, price=2.5)
+    rf = 1.03 ** (3 / 365) - 1
+    assert result["fill_share"] == 0.0
+    assert result["return"] == pytest.approx((3.1 / 2.5 - 1) / omega + (1 - 1 / omega) * rf, rel=1e-12)
+    filled = run(quotes, underlying).loc[("cjs_C_1000_30", pd.Timestamp("2020-01-10"))]
+    assert filled["fill_share"] == 1.0 and filled["return"] != pytest.approx(result["return"], rel=1e-6)
+    # an exit-only quote never prices another contract or another day
+    shifted = exits.assign(date=pd.to_datetime(["2020-01-10", "2020-01-13"]), optionid=[1, 1])
+    with pytest.raises(DataValidationError, match="optionid 1 has two rows"):
+        run(quotes, underlying, exit_quotes=shifted)  # 2020-01-10 already has contract 1's formation quote
+
+
+def test_held_contract_leaving_the_moneyness_window_is_priced_by_its_quote_and_a_zero_bid_is_filled():
+    """Through the filters: the index falls 17% overnight, so both held puts leave 0.8 <= m <= 1.2 at t+1;
+    the one with a valid quote exits at its mid, the one with a zero bid is filled (own IV, no smile fit)."""
+    dates = pd.DatetimeIndex(pd.to_datetime(["2020-01-10", "2020-01-13"]), name="date")
+    rf_annual, q, sigma = 0.03, 0.01, 0.2
+    underlying = schema.validate_underlying(pd.DataFrame({"close": [100.0, 83.0], "rf_annual": rf_annual, "q": q}, index=dates), "underlying")
+    r = underlying["r"].iloc[0]
+    t1_put = bs_price(83.0, 100.0, 27 / 365, r, q, sigma, False)  # deep in the money: m = 1.205
+    raw = pd.DataFrame({
+        "secid": 108105, "date": dates[[0, 0, 1, 1]], "exdate": pd.Timestamp("2020-02-09"), "cp_flag": "P",
+        "strike_price": [100_000, 101_000, 100_000, 101_000],
+        "best_bid": [2.40, 2.80, round(t1_put - 0.05, 6), 0.0], "best_offer": [2.60, 3.00, round(t1_put + 0.05, 6), 0.05],
+        "volume": 0, "open_interest": 0, "impl_volatility": sigma, "delta": np.nan, "optionid": [1, 2, 1, 2],
+    })
+    prepared = schema.attach_underlying(schema.validate_quotes(raw, underlying, "hand-made"), underlying)
+    masks = level_1_2_masks(prepared)
+    formation = prepared[masks.kept]
+    exits = prepared.iloc[exit_price_rows(prepared, masks)][list(pf.EXIT_QUOTE_COLUMNS)]
+    assert formation["date"].eq(dates[0]).all() and len(formation) == 2 and exits["optionid"].tolist() == [1]
+
+    result = run(formation, underlying, exit_quotes=exits).loc[("cjs_P_1000_30", dates[0])]
+    w = np.exp(-0.5 * ((np.array([1.00, 1.01]) - 1.0) / 0.0125) ** 2)
+    w /= w.sum()
+    mids = np.array([2.50, 2.90])
+    omega = bs_elasticity(100.0, np.array([100.0, 101.0]), 30 / 365, r, q, sigma, False, price=mids)
+    t1_mid = (raw["best_bid"].iloc[2] + raw["best_offer"].iloc[2]) / 2  # contract 1's quoted mid at t+1
+    exit_prices = np.array([t1_mid, bs_price(83.0, 101.0, 27 / 365, r, q, sigma, False)])  # contract 2: own IV at t
+    rf = (1 + rf_annual) ** (3 / 365) - 1
+    expected = np.sum(w / omega * (exit_prices / mids - 1)) + (1 - np.sum(w / omega)) * rf
+    assert result["n_options"] == 2
+    assert result["fill_share"] == pytest.approx(w[1], rel=1e-12)
+    assert result["return"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_portfolio_day_without_quotes_is_nan_not_zero():
@@ -373,10 +440,10 @@ def test_hkm_is_the_mean_of_the_three_maturities_and_nan_when_one_is_missing():
     monthly = pd.DataFrame({
         "portfolio_id": np.repeat(["cjs_P_975_30", "cjs_P_975_60", "cjs_P_975_90"], 2),
         "date": np.tile(dates, 3),
-        "return": [0.01, 0.02, 0.04, np.nan, 0.07, 0.03],
+        "return": [0.01, 0.02, 0.02, np.nan, 0.09, 0.03],
     })
     hkm = pf.hkm_portfolio_returns(monthly).set_index(["portfolio_id", "date"])["return"]
-    assert hkm.loc[("hkm_P_975", dates[0])] == pytest.approx(0.04)
+    assert hkm.loc[("hkm_P_975", dates[0])] == pytest.approx((0.01 + 0.02 + 0.09) / 3)  # mean 0.04, not the median 0.02
     assert np.isnan(hkm.loc[("hkm_P_975", dates[1])])
 
 
@@ -391,6 +458,7 @@ def _write_contract_files(paths, quotes, underlying, label="synthetic option quo
     for year in years:
         quotes[quotes["date"].dt.year == year].to_parquet(folder / f"quotes_filtered_{year}.parquet")
         NO_FITS.assign(n_quotes=pd.Series(dtype="int64")).to_parquet(folder / f"smile_fit_{year}.parquet")
+        EMPTY_EXITS.to_parquet(folder / f"exit_quotes_{year}.parquet")
     meta = {"source": "synthetic", "label": label, "start": f"{underlying.index[0]:%Y-%m-%d}",
             "end": f"{underlying.index[-1]:%Y-%m-%d}", "years": [int(y) for y in years]}
     (folder / "meta.json").write_text(json.dumps(meta))

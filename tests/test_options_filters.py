@@ -246,6 +246,28 @@ def test_filter_table_starts_with_the_raw_count_and_subtracts_each_filter():
     assert table["level"].tolist() == [0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3] and table["filter"].iloc[0] == "raw quotes"
 
 
+def test_exit_prices_are_valid_quotes_removed_only_for_leaving_the_formation_sample():
+    """Maturity, moneyness and IV bounds say who is formed, not what a price is worth (docs/methods.md §4.4)."""
+    rows = [
+        quote(strike=100.0),                                            # 0 formation sample: not an exit-only quote
+        quote(exdate="2010-01-08", strike=100.0, bid=0.9, offer=1.0),   # 1 tau = 4 days: filter 4 only -> exit price
+        quote(strike=125.0, bid=0.10, offer=0.15),                      # 2 m = 1.25: filter 6 only -> exit price
+        quote(strike=95.0, iv=1.40, bid=6.0, offer=6.4),                # 3 IV 140%: bounds of filter 5 only -> exit price
+        quote(exdate="2010-01-08", strike=105.0, bid=0.0, offer=0.05),  # 4 zero bid (3) -> no price
+        quote(exdate="2010-01-08", strike=95.0, iv=np.nan, bid=5.0, offer=5.2),  # 5 IV not computable -> no price
+        quote(exdate="2010-01-08", cp="P", strike=130.0, bid=20.0, offer=20.2),  # 6 put below intrinsic (7) -> no price
+        quote(exdate="2010-12-17", strike=100.0, bid=9.0, offer=9.4),   # 7 tau = 347 days: never held at t-1 -> left out
+        quote(exdate="2010-01-08", strike=100.0, bid=0.9, offer=1.0),   # 8 duplicate of 1 (filter 1) -> no price
+    ]
+    quotes = make_quotes(rows)  # sorted in the schema's order: compare by contract terms, not position
+    terms = list(zip(quotes["exdate"].dt.strftime("%m-%d"), quotes["cp_flag"], quotes["strike"], quotes["impl_volatility"].fillna(0)))
+    masks = F.level_1_2_masks(quotes)
+    assert [terms[i] for i in np.flatnonzero(masks.kept)] == [("02-19", "C", 100.0, 0.2)]
+    exits = F.exit_price_rows(quotes, masks)
+    assert sorted(terms[i] for i in exits) == [("01-08", "C", 100.0, 0.2), ("02-19", "C", 95.0, 1.4), ("02-19", "C", 125.0, 0.2)]
+    assert quotes.index[exits].isin(quotes.index[quotes.duplicated(["exdate", "cp_flag", "strike_price"], keep="first")]).sum() == 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Ground truth of the synthetic panel
 # --------------------------------------------------------------------------------------------------

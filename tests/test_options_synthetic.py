@@ -157,7 +157,8 @@ def test_far_out_of_the_money_options_have_zero_bids_in_a_calm_market_as_on_spx(
     far_puts = calm[short & (calm["cp_flag"] == "P") & (calm["moneyness"] < 0.8)]
     far_calls = calm[short & (calm["cp_flag"] == "C") & (calm["moneyness"] > 1.1)]
     near = calm[calm["tau_days"].between(7, 45) & calm["moneyness"].between(0.97, 1.03)]
-    assert len(far_puts) > 50 and (far_puts["best_bid"] == 0).mean() > 0.9
+    # most: the put wing is the dearest part of the surface, so some 20%-out-of-the-money puts keep a 0.05 bid
+    assert len(far_puts) > 50 and (far_puts["best_bid"] == 0).mean() > 0.75
     assert len(far_calls) > 50 and (far_calls["best_bid"] == 0).mean() > 0.9
     assert (near["best_bid"] == 0).mean() < 0.05  # only a few cheap 1-2-week options 2-3% out of the money
 

@@ -494,13 +494,16 @@ def moneyness_bin(moneyness: NDArray[np.float64], width: float = MONEYNESS_BIN_W
     return np.clip(np.floor(np.asarray(moneyness) / width + 1e-9), 0, N_MONEYNESS_BINS - 1).astype(np.int64)
 
 
-def smile_residuals(quotes: pd.DataFrame) -> tuple[NDArray[np.float64], pd.DataFrame]:
+def smile_residuals(quotes: pd.DataFrame, fit_rows: NDArray[np.bool_] | None = None) -> tuple[NDArray[np.float64], pd.DataFrame]:
     """Relative smile residual e = (IV − fitted)/fitted of each quote (NaN where its slice has no fit), and the fits.
 
     ``quotes`` needs date, exdate, cp_flag, moneyness and impl_volatility (:mod:`asset_pricing.options.smile`).
+    With ``fit_rows`` only those quotes are fitted; the others are measured against their slice's fit
+    inside its fitted moneyness range (NaN outside: no extrapolation).
     """
-    fits, fitted_iv = fit_smile_with_values(quotes)
-    return quotes["impl_volatility"].to_numpy() / fitted_iv - 1.0, fits
+    fits, fitted_iv = fit_smile_with_values(quotes, fit_rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return quotes["impl_volatility"].to_numpy() / fitted_iv - 1.0, fits
 
 
 def add_smile_residuals(quotes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -653,6 +656,36 @@ def level_1_2_masks(quotes: pd.DataFrame) -> LevelTwoMasks:
     negative = rate < 0
     alive = remove(8, removed_among(rows, _drop_pair_legs(rows.size, call, put, negative)), {"pairs": int(negative.sum())})
     return LevelTwoMasks(alive, steps, rows[call[~negative]], rows[put[~negative]], rate[~negative])
+
+
+EXIT_COLUMNS: tuple[str, ...] = ("date", "optionid", "mid")
+FORMATION_ONLY_STEPS: tuple[int, ...] = (4, 6, 8)  # maturity, moneyness, parity rate: who is formed, not what a price is worth
+
+
+def exit_price_rows(quotes: pd.DataFrame, masks: LevelTwoMasks, max_days: int = MATURITY_DAYS[1]) -> NDArray[np.int64]:
+    """Positions of the quotes outside the formation sample whose price still values a held contract's exit.
+
+    The filters decide which quotes a portfolio is *formed* from on day t; a contract already held needs
+    only a valid price at t+1 (CJS 2013, §1.3 and Appendix B). A quote is a valid price when it passed
+    the price-quality filters: 1–2 (one row per contract-day), 3 (positive bid, uncrossed quote), an
+    implied volatility that could be computed (finite and positive: the part of filter 5 that speaks
+    about the price; its 5–100% bounds describe the formation sample, and a crash day's 120% IV is a
+    real price) and 7 (arbitrage bounds). A quote removed only for leaving the formation sample —
+    filter 4 (maturity), the bounds of 5, filter 6 (moneyness) or filter 8 (its pair's parity rate) —
+    is returned here; the formation sample (``masks.kept``) is not, and the Level-3 filters decide about
+    its quotes. The stage then applies filter 9's test to these quotes where it can be evaluated —
+    inside the moneyness range of their slice's smile fit — so a price far off the day's smile (a stale
+    or mispriced leg of a negative-parity pair, say) does not value an exit either. Quotes with more
+    than ``max_days`` to expiry cannot be the next-day quote of a held contract and are left out.
+    """
+    level_one = ~np.logical_or.reduce([step.removed for step in masks.steps if step.step <= 3])
+    tau = quotes["tau_days"].to_numpy()
+    iv = quotes["impl_volatility"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        candidate = level_one & ~masks.kept & (tau >= 1) & (tau <= max_days) & np.isfinite(iv) & (iv > 0)
+    rows = np.flatnonzero(candidate)
+    flags = arbitrage_bound_flags(take_columns(quotes, rows, ["T", "close", "q", "strike", "r", "cp_flag", "mid"]))
+    return rows[~np.logical_or.reduce(list(flags.values()))]
 
 
 def apply_level_1_2(quotes: pd.DataFrame) -> tuple[pd.DataFrame, list[FilterRecord]]:

@@ -9,8 +9,10 @@ Construction for each trading day t and each of the 54 targets (type C/P × mone
 2. BSM elasticity at formation ω_i = Δ_i S_t / mid_i from the quote's implied volatility
    (:func:`asset_pricing.options.bsm.bs_elasticity`): calls ω > 1, puts ω < −1.
 3. Per-contract return r_i = mid_{i,t+1} / mid_{i,t} − 1 of the *same* optionid on the next trading
-   day (seed 003 defect 1). A missing or invalid quote at t+1 is filled with a Black–Scholes price
-   (SPEC "CJS missing prices").
+   day (seed 003 defect 1). The exit price mid_{i,t+1} is the contract's valid price at t+1 — its quote
+   in the formation sample, or in the exit-only quotes when the filters removed it only for leaving that
+   sample (maturity below 7 days, moneyness outside 0.8–1.2, its pair's parity rate). Only a contract
+   without a valid price at t+1 is filled with a Black–Scholes price (next-day smile, else own IV).
 4. Leverage-adjusted return R = Σ w_i (1/ω_i) r_i + (1 − Σ w_i/ω_i) · rf_{t→t+1} (one formula for calls
    and puts, seed 003 defect 2), rf accrued over the calendar days held: (1 + y)^{n/365} − 1 (SPEC §3.6).
 
@@ -55,6 +57,7 @@ QUOTE_COLUMNS: tuple[str, ...] = (
 )
 UNDERLYING_COLUMNS: tuple[str, ...] = ("close", "rf_annual", "r", "q")
 SMILE_COLUMNS: tuple[str, ...] = ("date", "exdate", "cp_flag", "coef_a", "coef_b", "coef_c")
+EXIT_QUOTE_COLUMNS: tuple[str, ...] = ("date", "optionid", "mid")
 DAILY_COLUMNS: tuple[str, ...] = (
     "portfolio_id", "date", "return", "n_options", "fill_share", "eff_moneyness", "eff_maturity", "formation_date",
 )
@@ -245,6 +248,45 @@ def next_day_position(optionid: IntArray, day: IntArray) -> IntArray:
     return position
 
 
+def next_day_mid(
+    quotes: pd.DataFrame, day: IntArray, valid: NDArray[np.bool_], calendar_days: IntArray, exit_quotes: pd.DataFrame | None = None
+) -> FloatArray:
+    """Per quote: the mid of the same contract's valid price on the next trading day, NaN where there is none.
+
+    A valid next-day price is a valid quote of the formation sample (``valid``) or an exit-only quote
+    (``exit_quotes``: columns date, optionid, mid; quotes that left the formation sample only by
+    maturity, moneyness or parity rate, :func:`asset_pricing.options.filters.exit_price_rows`) with a
+    positive mid on a trading day. Matching is per optionid on trading-day index + 1
+    (:func:`next_day_position`), never across contracts.
+    """
+    rows = np.flatnonzero(valid)
+    optionid = quotes["optionid"].to_numpy(np.int64)[rows]
+    price_day = day[rows]
+    mid = quotes["mid"].to_numpy(np.float64)[rows]
+    if exit_quotes is not None and len(exit_quotes):
+        require_columns(exit_quotes, EXIT_QUOTE_COLUMNS, "exit quotes")
+        exit_day, on_calendar = calendar_position(exit_quotes["date"], calendar_days)
+        exit_mid = exit_quotes["mid"].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            usable = np.flatnonzero(on_calendar & (exit_mid > 0))
+        optionid = np.concatenate([optionid, exit_quotes["optionid"].to_numpy(np.int64)[usable]])
+        price_day = np.concatenate([price_day, exit_day[usable]])
+        mid = np.concatenate([mid, exit_mid[usable]])
+    following = next_day_position(optionid, price_day)[: rows.size]
+    out = np.full(len(quotes), np.nan)
+    out[rows] = np.where(following >= 0, mid[following.clip(min=0)], np.nan)
+    return out
+
+
+def calendar_position(dates: pd.Series | NDArray[np.datetime64], calendar_days: IntArray) -> tuple[IntArray, NDArray[np.bool_]]:
+    """Trading-day index of each date in ``calendar_days`` (sorted day numbers) and whether it is a trading day."""
+    quote_days = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+    if not len(calendar_days):
+        return np.zeros(len(quote_days), dtype=np.int64), np.zeros(len(quote_days), dtype=bool)
+    position = np.searchsorted(calendar_days, quote_days).clip(max=len(calendar_days) - 1)
+    return position, calendar_days[position] == quote_days
+
+
 def risk_free_holding_return(rf_annual: FloatArray, calendar_days: FloatArray) -> FloatArray:
     """Risk-free return over a holding period: (1 + y)^{n/365} − 1 (SPEC §3.6; never a fixed /252).
 
@@ -366,25 +408,24 @@ def trading_calendar(underlying: pd.DataFrame) -> pd.DataFrame:
 
 
 def next_day_prices(
-    quotes: pd.DataFrame, rows: IntArray, next_row: IntArray, day: IntArray, valid: NDArray[np.bool_],
+    quotes: pd.DataFrame, rows: IntArray, next_mid: FloatArray, day: IntArray, valid: NDArray[np.bool_],
     calendar: pd.DataFrame, smile_fits: pd.DataFrame,
 ) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """mid_{t+1} of the held quotes ``rows``: the same contract's valid quote on day t+1, else a fill.
+    """mid_{t+1} of the held quotes ``rows``: the same contract's valid price on day t+1, else a fill.
 
-    ``next_row`` (per quote) is the position of the contract's valid next-day quote or −1, ``day`` the
-    quotes' trading-day index in ``calendar``, ``valid`` the quotes that can price a contract. Fills
-    follow :func:`filled_next_day_price` with S, r, q of day t+1 and the smile fitted on t+1 for
-    (exdate, cp_flag) at moneyness K / S_{t+1} inside the slice's quoted range
+    ``next_mid`` (per quote) is the mid of the contract's valid next-day price or NaN
+    (:func:`next_day_mid`), ``day`` the quotes' trading-day index in ``calendar``, ``valid`` the
+    formation-sample quotes that can price a contract (their moneyness range per slice bounds the use of
+    the smile). Fills follow :func:`filled_next_day_price` with S, r, q of day t+1 and the smile fitted on
+    t+1 for (exdate, cp_flag) at moneyness K / S_{t+1} inside the slice's quoted range
     (:func:`smile_iv_next_day`), else the contract's own IV at t.
 
     Returns
     -------
     (price_next, filled) aligned with ``rows``.
     """
-    mid = quotes["mid"].to_numpy(np.float64)
-    following = next_row[rows]
-    filled = following < 0
-    price_next = np.where(filled, np.nan, mid[following.clip(min=0)])
+    price_next = np.asarray(next_mid, dtype=np.float64)[rows].copy()
+    filled = np.isnan(price_next)
     fill_rows = rows[filled]
     fill_day = day[fill_rows] + 1
     strike = quotes["strike"].to_numpy(np.float64)[fill_rows]
@@ -410,7 +451,8 @@ def daily_portfolio_returns(
     underlying: pd.DataFrame,
     smile_fits: pd.DataFrame,
     formation_dates: pd.DatetimeIndex,
-    max_fill_share: float,
+    max_fill_share: float = 1.0,
+    exit_quotes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Leverage-adjusted daily returns of the 54 CJS portfolios formed on ``formation_dates`` (SPEC §3.3).
 
@@ -421,9 +463,12 @@ def daily_portfolio_returns(
     Quote validity: a quote with a non-positive or missing mid, a missing or non-positive IV, T ≤ 0 or a
     non-finite elasticity cannot be held (it gets no weight at t) and does not price a held contract at
     t+1 (it is filled instead). Quotes dated on a day that is not a trading day of ``underlying`` are
-    ignored with a warning. A held contract without a valid quote at t+1 is priced by
-    :func:`next_day_prices`; ``fill_share`` = Σ w_i over filled contracts, and the day's return is NaN
-    when ``fill_share > max_fill_share``. A portfolio-day without quotes is NaN (never 0).
+    ignored with a warning. The exit price at t+1 is the contract's mid in the formation sample of t+1
+    or, when the filters removed it only for leaving that sample (maturity, moneyness, parity rate), its
+    mid in ``exit_quotes``; a held contract without a valid price at t+1 is filled by
+    :func:`next_day_prices`. ``fill_share`` = Σ w_i over filled contracts is a diagnostic: CJS keep every
+    portfolio-day, and so does the default ``max_fill_share`` = 1; a stricter value makes the day NaN
+    when ``fill_share > max_fill_share``. A portfolio-day without quotes of its type is NaN (never 0).
 
     Parameters
     ----------
@@ -432,7 +477,8 @@ def daily_portfolio_returns(
     underlying : DatetimeIndex of trading days; columns close, rf_annual (effective annual y), r, q.
     smile_fits : smile fits (date, exdate, cp_flag, coef_a, coef_b, coef_c) covering the t+1 days.
     formation_dates : days t whose portfolios are formed; days without a next trading day are skipped.
-    max_fill_share : setting MAX_FILL_SHARE.
+    max_fill_share : setting MAX_FILL_SHARE (1.0: never NaN for fills).
+    exit_quotes : exit-only quotes (date, optionid, mid) of the t+1 days, or None.
 
     Returns
     -------
@@ -446,11 +492,8 @@ def daily_portfolio_returns(
     formation_day = formation_day[formation_day < len(calendar) - 1]
     day, valid, elasticity = quote_day_and_validity(quotes, calendar_days)
 
-    # Per-contract next-day quote: one sort over the valid quotes, matched on day + 1.
-    valid_rows = np.flatnonzero(valid)
-    next_valid = next_day_position(quotes["optionid"].to_numpy(np.int64)[valid_rows], day[valid_rows])
-    next_row = np.full(len(quotes), -1, dtype=np.int64)
-    next_row[valid_rows] = np.where(next_valid >= 0, valid_rows[next_valid.clip(min=0)], -1)
+    # Per-contract next-day price: one sort over the valid quotes and the exit-only quotes, matched on day + 1.
+    next_mid = next_day_mid(quotes, day, valid, calendar_days, exit_quotes)
 
     # Formation: valid quotes on formation days, kernel-weighted for each target.
     is_formation = np.zeros(len(calendar), dtype=bool)
@@ -463,7 +506,7 @@ def daily_portfolio_returns(
     # Held contracts (a weight in at least one portfolio): next-day price and per-contract return.
     held, entry_held = np.unique(weights.row, return_inverse=True)
     held_rows = candidates[held]
-    price_next, filled = next_day_prices(quotes, held_rows, next_row, day, valid, calendar, smile_fits)
+    price_next, filled = next_day_prices(quotes, held_rows, next_mid, day, valid, calendar, smile_fits)
     contract_return = price_next / quotes["mid"].to_numpy(np.float64)[held_rows] - 1.0
     entry_row = held_rows[entry_held]
 
@@ -491,7 +534,7 @@ def daily_portfolio_returns(
     leverage_adjusted_return = option_leg + risk_free_share * np.tile(rf_holding, n_portfolios)
 
     has_quotes = n_options > 0
-    usable = has_quotes & (fill_share <= max_fill_share)
+    usable = has_quotes & ((max_fill_share >= 1.0) | (fill_share <= max_fill_share))  # 1.0 (default): never NaN
     trading_days = calendar.index.to_numpy()
     return pd.DataFrame({
         "portfolio_id": np.repeat(portfolio_targets()["portfolio_id"].to_numpy(), n_formation),
@@ -517,12 +560,10 @@ def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tup
     bad_type = ~is_call & (quotes["cp_flag"] != "P").to_numpy()
     if bad_type.any():
         raise DataValidationError(f"quotes: column 'cp_flag' must be 'C' or 'P', found {quotes['cp_flag'][bad_type].iloc[0]!r}.")
-    quote_days = quotes["date"].to_numpy("datetime64[D]").astype(np.int64)
-    day = np.searchsorted(calendar_days, quote_days).clip(max=max(len(calendar_days) - 1, 0))
-    on_calendar = calendar_days[day] == quote_days if len(calendar_days) else np.zeros(len(quotes), bool)
+    day, on_calendar = calendar_position(quotes["date"], calendar_days)
     if (~on_calendar).any():
         log.warning("quotes: %d quote(s) on %d day(s) that are not trading days of the underlying are ignored",
-                    int((~on_calendar).sum()), len(np.unique(quote_days[~on_calendar])))
+                    int((~on_calendar).sum()), len(np.unique(quotes["date"].to_numpy()[~on_calendar])))
     mid = quotes["mid"].to_numpy(np.float64)
     own_iv = quotes["impl_volatility"].to_numpy(np.float64)
     T = quotes["T"].to_numpy(np.float64)

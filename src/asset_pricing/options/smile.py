@@ -93,21 +93,29 @@ def grouped_quadratic_fit(
     return coefficients, counts, fitted
 
 
-def fit_smile_with_values(quotes: pd.DataFrame) -> tuple[pd.DataFrame, NDArray[np.float64]]:
+def fit_smile_with_values(quotes: pd.DataFrame, fit_rows: NDArray[np.bool_] | None = None) -> tuple[pd.DataFrame, NDArray[np.float64]]:
     """Smile fits per slice and each quote's fitted IV (NaN in slices without a fit).
 
     ``quotes`` needs date, exdate, cp_flag, moneyness and impl_volatility (positive; others ignored).
+    With ``fit_rows``, only those quotes enter the fits; the others get the fitted IV of their slice
+    only inside the moneyness range of the slice's fitted quotes (never extrapolated), else NaN.
     """
     codes, slices = slice_codes(quotes)
     iv = quotes["impl_volatility"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_iv = np.where(iv > 0, np.log(iv), np.nan)
     x = quotes["moneyness"].to_numpy(dtype=np.float64) - 1.0
-    coefficients, counts, fitted = grouped_quadratic_fit(codes, x, log_iv, len(slices))
+    coefficients, counts, fitted = grouped_quadratic_fit(codes, x, log_iv if fit_rows is None else np.where(fit_rows, log_iv, np.nan), len(slices))
     table = slices.assign(coef_a=coefficients[:, 0], coef_b=coefficients[:, 1], coef_c=coefficients[:, 2], n_quotes=counts)
     table = table.loc[fitted, list(SMILE_FIT_COLUMNS)].reset_index(drop=True)
     row_coefficients = coefficients[codes]
     fitted_iv = smile_iv(row_coefficients[:, 0], row_coefficients[:, 1], row_coefficients[:, 2], x + 1.0)
+    if fit_rows is not None:
+        in_fit = pd.Series(x[fit_rows]).groupby(codes[fit_rows])
+        x_min = in_fit.min().reindex(range(len(slices))).to_numpy()
+        x_max = in_fit.max().reindex(range(len(slices))).to_numpy()
+        inside = (x >= x_min[codes]) & (x <= x_max[codes])
+        fitted_iv = np.where(fit_rows | inside, fitted_iv, np.nan)
     return table, fitted_iv
 
 

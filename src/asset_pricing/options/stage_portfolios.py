@@ -1,7 +1,9 @@
 """Option-portfolio stage: filtered quotes → CJS daily/monthly and HKM monthly returns (SPEC §3.3, §3.6).
 
 Reads (DATA_DIR/interim/options/): ``meta.json`` (source label, years), ``underlying.parquet`` (trading
-days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` and ``smile_fit_YYYY.parquet`` per year.
+days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` (formation sample),
+``smile_fit_YYYY.parquet`` and ``exit_quotes_YYYY.parquet`` (valid prices outside the formation sample,
+for exits) per year.
 Writes (DATA_DIR/processed/options/): ``cjs_daily_returns.parquet``, ``cjs_portfolio_returns.parquet``,
 ``hkm_portfolio_returns.parquet``, each with ``df.attrs["data_source"]`` = the label of meta.json.
 Settings read: MAX_FILL_SHARE, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
@@ -53,6 +55,11 @@ def smile_file(paths: ProjectPaths, year: int) -> Path:
     return options_interim(paths) / f"smile_fit_{year}.parquet"
 
 
+def exit_file(paths: ProjectPaths, year: int) -> Path:
+    """Exit-only quotes (date, optionid, mid) of one calendar year: valid prices outside the formation sample."""
+    return options_interim(paths) / f"exit_quotes_{year}.parquet"
+
+
 def option_portfolio_targets(paths: ProjectPaths) -> list[Path]:
     """Files written by :func:`build_option_portfolios` (doit ``targets``)."""
     out = paths.processed / "options"
@@ -64,7 +71,7 @@ def option_portfolio_inputs(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
     years = range(cfg["OPTIONS_START"].year, cfg["OPTIONS_END"].year + 1)
     interim = options_interim(paths)
     return [interim / "meta.json", interim / "underlying.parquet"] + [
-        path for year in years for path in (quotes_file(paths, year), smile_file(paths, year))
+        path for year in years for path in (quotes_file(paths, year), smile_file(paths, year), exit_file(paths, year))
     ]
 
 
@@ -108,11 +115,12 @@ def read_columns(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None 
     return pd.read_parquet(path, columns=list(columns), filters=filters)
 
 
-def _read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Quotes (only the columns the construction uses) and smile fits of one year, or of its one ``day``."""
+def _read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Quotes (only the columns the construction uses), smile fits and exit-only quotes of one year, or of its one ``day``."""
     quotes = read_columns(quotes_file(paths, year), portfolios.QUOTE_COLUMNS, day)
     fits = read_columns(smile_file(paths, year), portfolios.SMILE_COLUMNS, day)
-    return quotes, fits
+    exits = read_columns(exit_file(paths, year), portfolios.EXIT_QUOTE_COLUMNS, day)
+    return quotes, fits, exits
 
 
 def portfolio_year(
@@ -130,14 +138,15 @@ def portfolio_year(
     if not len(formation_dates):
         log.warning("no trading day of the underlying in %d: no portfolios formed", year)
         return pd.DataFrame({column: [] for column in portfolios.DAILY_COLUMNS})
-    quotes, fits = _read_year(paths, year)
+    quotes, fits, exits = _read_year(paths, year)
     next_day = trading_days[trading_days > formation_dates[-1]][:1]
     if following is not None and len(next_day):
-        next_quotes, next_fits = _read_year(paths, following, next_day[0])
+        next_quotes, next_fits, next_exits = _read_year(paths, following, next_day[0])
         quotes = pd.concat([quotes, next_quotes], ignore_index=True)
         fits = pd.concat([fits, next_fits], ignore_index=True)
+        exits = pd.concat([exits, next_exits], ignore_index=True)
     try:
-        return portfolios.daily_portfolio_returns(quotes, underlying, fits, formation_dates, max_fill_share)
+        return portfolios.daily_portfolio_returns(quotes, underlying, fits, formation_dates, max_fill_share, exits)
     except io.DataValidationError as exc:
         raise io.DataValidationError(f"{quotes_file(paths, year)}: {exc}") from exc
 

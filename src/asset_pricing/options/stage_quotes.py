@@ -12,7 +12,10 @@ OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in this process, or 
 2. :func:`parity_moments_after_smile`: filter 9 with the whole-sample moments → moments of the
    parity-rate deviation d of the pairs it leaves, merged over all years;
 3. :func:`write_filtered_year`: filters 9 and 10 → the kept rows are read again from the raw year and
-   written to DATA_DIR/interim/options/quotes_filtered_YYYY.parquet, with smile_fit_YYYY.parquet.
+   written to DATA_DIR/interim/options/quotes_filtered_YYYY.parquet (the formation sample), with
+   smile_fit_YYYY.parquet and exit_quotes_YYYY.parquet (date, optionid, mid of the quotes that left the
+   formation sample only by maturity, moneyness or parity rate but are valid prices: they price the exit
+   of a contract held from the day before; :func:`asset_pricing.options.filters.exit_price_rows`).
 
 Filters 1–8 are per row or per day, so processing by calendar year is exact. Every raw year is read and
 checked in pass 1, before any output is written: a missing or corrupt year stops the stage with an
@@ -77,6 +80,7 @@ def filter_options_targets(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pat
     return (
         [folder / f"quotes_filtered_{year}.parquet" for year in years]
         + [folder / f"smile_fit_{year}.parquet" for year in years]
+        + [folder / f"exit_quotes_{year}.parquet" for year in years]
         + [folder / "underlying.parquet", folder / "meta.json", paths.tables / "option_filters.csv"]
     )
 
@@ -195,12 +199,19 @@ class FilteredYear:
     removed_smile: int
     removed_parity: int
     parity_detail: dict[str, int]
+    exit_quotes: int
+    exit_smile_outliers: int
     written: tuple[Path, ...]
 
 
 def level_two_files(work_dir: Path, year: int) -> tuple[Path, Path]:
     """Work files of a :class:`LevelTwoYear`: per kept row, and per call–put pair."""
     return work_dir / f"level2_rows_{year}.parquet", work_dir / f"level2_pairs_{year}.parquet"
+
+
+def exit_work_file(work_dir: Path, year: int) -> Path:
+    """Work file of pass 1 holding the year's exit-only quotes (:func:`filters.exit_price_rows`) until pass 3 writes them."""
+    return work_dir / f"level2_exit_{year}.parquet"
 
 
 def write_level_two(state: LevelTwoYear, work_dir: Path) -> None:
@@ -234,7 +245,15 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     quotes = read_year_quotes(paths, cfg, year, underlying)
     masks = filters.level_1_2_masks(quotes)
     rows = np.flatnonzero(masks.kept)
-    residual, fits = filters.smile_residuals(filters.take_columns(quotes, rows, list(SMILE_INPUT_COLUMNS)))
+    exit_rows = filters.exit_price_rows(quotes, masks)
+    # one smile fit per slice on the formation sample; exit-only quotes are measured against it (filter 9's test in pass 3)
+    fitted = np.r_[np.ones(rows.size, dtype=bool), np.zeros(exit_rows.size, dtype=bool)]
+    residual, fits = filters.smile_residuals(filters.take_columns(quotes, np.r_[rows, exit_rows], list(SMILE_INPUT_COLUMNS)), fit_rows=fitted)
+    residual, exit_residual = residual[: rows.size], residual[rows.size:]
+    exit_quotes = filters.take_columns(quotes, exit_rows, list(filters.EXIT_COLUMNS)).reset_index(drop=True).assign(
+        smile_residual=exit_residual, moneyness_bin=filters.moneyness_bin(quotes["moneyness"].to_numpy()[exit_rows]).astype(np.int8),
+    )
+    write_parquet(exit_quotes, exit_work_file(work_dir, year), index=False, compression=None)
     bins = filters.moneyness_bin(quotes["moneyness"].to_numpy()[rows])
     kept_position = np.cumsum(masks.kept) - 1  # position among the kept rows
     write_level_two(LevelTwoYear(
@@ -297,12 +316,19 @@ def write_filtered_year(
     fits = summary.smile_fits.copy()
     fits.attrs["data_source"] = label
     fits_path = write_parquet(fits, out_dir / f"smile_fit_{state.year}.parquet", index=False)
+    exits = pd.read_parquet(exit_work_file(work_dir, state.year))
+    exit_outlier = filters.smile_outlier_flags(exits.pop("smile_residual").to_numpy(), exits.pop("moneyness_bin").to_numpy(), smile_moments)
+    exits = exits[~exit_outlier].reset_index(drop=True)
+    exits.attrs["data_source"] = label
+    exits_path = write_parquet(exits, out_dir / f"exit_quotes_{state.year}.parquet", index=False, row_group_size=FILTERED_ROW_GROUP_ROWS)
     return FilteredYear(
         year=state.year,
         removed_smile=int((~kept_smile).sum()),
         removed_parity=int((kept_smile & ~kept).sum()),
         parity_detail={"pairs": int(outlier.sum())},
-        written=(quotes_path, fits_path),
+        exit_quotes=len(exits),
+        exit_smile_outliers=int(exit_outlier.sum()),
+        written=(quotes_path, fits_path, exits_path),
     )
 
 
@@ -360,9 +386,12 @@ def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
         "years": years,
         "smile_residual_bins": {"width": filters.MONEYNESS_BIN_WIDTH},
         "parity_deviation": {"mean": float(parity_moments.mean[0]), "sd": float(parity_moments.sd[0]), "pairs": int(parity_moments.count[0])},
+        "exit_quotes": {"kept": sum(o.exit_quotes for o in outputs), "smile_outliers": sum(o.exit_smile_outliers for o in outputs)},
     }
     written.append(write_text(json.dumps(meta, indent=2), out_dir / "meta.json"))
     table = filters.filter_table(raw_count, removed, [dict(d) for d in details]).assign(data_source=label)
     written.append(write_csv(table, paths.tables / "option_filters.csv", index=False))
     log.info("option filters (%s, engine %s):\n%s", label, cfg.get("OPTIONS_ENGINE", "pandas"), table.drop(columns=["detail", "data_source"]).to_string(index=False))
+    log.info("exit-only quotes (valid prices outside the formation sample): %d kept, %d smile outliers dropped",
+             meta["exit_quotes"]["kept"], meta["exit_quotes"]["smile_outliers"])
     return written

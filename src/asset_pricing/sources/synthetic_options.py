@@ -54,8 +54,8 @@ Implied volatility surface (per contract-day)
     ln σ = ln σ̄(τ, t) + ℓ(τ, t) + W·tanh((s·x + c·x²)/W) + ε,   x = ln(K/S_t),
     σ̄²(τ, t) = VP · [θ + (v_t − θ)(1 − e^{−κT})/(κT)]      (the ATM level before the leverage term),
     s = s₃₀·(30/τ)^p·(σ_ref/σ̄)^a,   c = c₃₀·(30/τ)^p·(σ_ref/σ̄)^b,   ℓ = R·s·Λ·tanh(gap_t/Λ),
-    v_t = EWMA (λ = 0.94) of the real daily squared log returns ×252, down days weighted 1.4 and up days
-    0.6 (asymmetric news, as in GJR-GARCH), θ the long-run mean of v over the whole embedded history (a
+    v_t = EWMA (decay λ) of the real daily squared log returns ×252, down days weighted 1.2 and up days
+    0.8 (asymmetric news, as in GJR-GARCH), θ the long-run mean of v over the whole embedded history (a
     constant of the calibration), VP the variance premium, κ the speed of mean reversion (term
     structure), gap_t = ln S_t − EWMA(ln S) (half-life 10 days), W the wing cap.
 
@@ -66,15 +66,21 @@ Implied volatility surface (per contract-day)
     spvixviews.com). A smile constant in log terms (generator version 1) priced 30-day 10%-out-of-the-
     money puts at 0.1–0.4 index points in calm years (real: about 0.5–1), and many had zero bids.
 
-    Leverage effect: with R > 1 (the skew stickiness ratio, between 1 for sticky strike and 2 for local
-    volatility; real SPX about 1.5) the ATM level falls by more than the skew when the index rises
-    (d ln σ_ATM / d ln S ≈ R·s), so a fixed strike's IV falls as the index rises, as on real SPX
+    Leverage effect: with R > 1 (the skew stickiness ratio: 1 for sticky strike, 2 for local
+    volatility) the ATM level falls by more than the skew when the index rises (d ln σ_ATM / d ln S ≈
+    R·s for moves inside ±Λ), so a fixed strike's IV falls as the index rises, as on real SPX
     (d ln σ_K / d ln S ≈ (R − 1)·s < 0); the variance forecast adds to both (down days weigh more). A
-    smile that only moved with moneyness would do the opposite. Measured on the 1996–2018 surface (30
-    days, daily changes): d ln σ_ATM / d ln S ≈ −3.9 at fixed moneyness (the VIX: about −4 to −5) and,
-    at a fixed strike, −1.1 (K = 0.9 S), −2.0 (K = S), −2.9 (K = 1.1 S), i.e. about −0.25 to −0.5 vol
-    points per 1% index move: the realistic range (a fixed strike moves by the ATM level's move minus
-    the skew, far less than the ATM level's −0.6 to −1 vol point per 1%).
+    smile that only moved with moneyness would do the opposite. The tanh caps the linear response at
+    gaps of about Λ = 5%: larger moves raise IV through the variance forecast v_t. Measured on the
+    1996–2018 surface (30 days, daily changes): d ln σ_ATM / d ln S ≈ −2.9 at fixed moneyness and, at a
+    fixed strike, −0.34 (K = 0.9 S), −0.99 (K = S), −1.69 (K = 1.1 S), i.e. about −0.01, −0.15 and −0.27
+    vol points per 1% index move: every fixed strike's IV falls as the index rises.
+
+    Level: the 30-day ATM IV averages 20.9% over 1996–2012 (forward 21-day realized volatility 17.9%,
+    the VIX about 22% — the VIX, a variance-swap rate, sits 1–2 points above ATM IV); by year it tracks
+    the VIX (2005–2006: 12–14% vs 12.8%; 2002: 26.8% vs 27.3%; 2008: 33.3% vs 32.7%; October 2008 54%,
+    the VIX averaged about 60%) but stays high longer after crises (2009: 37.5% vs 31.5%) and is low in
+    1996–1997 (13–17% vs 16–22%).
 
     Quote noise ε ~ N(0, quote_noise²) is shared by the call and the put of a strike (parity ties them)
     and mostly persistent, as on real quotes (a strike's IV sits off a smooth smile for days, not one day
@@ -95,12 +101,78 @@ Planted defects (ground truth in ``truth_YYYY.parquet``)
     only where no earlier filter would remove the row anyway (7 < τ < 180, 0.83 < m < 1.17, …), at most
     one defect per (date, exdate, strike): duplicates (1), same terms at another price with an IV away
     from the slice median (2), zero bid (3), IV out of range (5), mid below intrinsic value (7; the
-    vendor's IV is left stale), put price raised so the parity rate is negative (8), smile outliers
+    vendor's IV is left stale), put price raised so the parity rate is negative (8; the vendor's IV is
+    that of the raised mid, as OptionMetrics computes it, and stays inside 6–95%), smile outliers
     repriced at 1.45–1.6 times (calls) or 0.55–0.65 times (puts) the IV, directions that raise the parity
     rate so filter 8 cannot take them (9), call price raised so the parity rate is 10–25 points above the
     pricing rate r (10; IV left stale; never in an expiry that has a smile outlier, whose fit would pull
     the put leg). A share ``missing_share`` of contract-days has no quote (``missing_quote``, row −1 in
     the truth table).
+
+Parameters and where their values come from (generator version 3)
+    =============================  ==========  ========================================================
+    parameter                      value       source
+    =============================  ==========  ========================================================
+    variance_premium VP            1.25        this fit (below); the S&P 500 variance risk premium:
+                                               implied variance exceeds expected realized variance
+                                               (Carr and Wu 2009, RFS 22(3); Bollerslev, Tauchen and
+                                               Zhou 2009, RFS 22(11)); gives a mean 30-day ATM IV of
+                                               20.9% against 17.9% realized, 1996–2012
+    ewma_lambda λ                  0.985       this fit (half-life 46 trading days); RiskMetrics' 0.94
+                                               (version 2) made the IV jump with the square of each
+                                               crash day (October 2008 ATM 76%; VIX about 60%) and the
+                                               short out-of-the-money puts' betas 0.3 too high
+    down/up_news_weight            1.2 / 0.8   asymmetric response to bad news (Glosten, Jagannathan and
+                                               Runkle 1993); 1.2/0.8 this fit (1.4/0.6 before)
+    mean_reversion_per_year κ      3.0         term structure of ATM IV; within the estimates of
+                                               S&P 500 stochastic-volatility models (about 1–5 a year,
+                                               e.g. Bakshi, Cao and Chen 1997; Eraker 2004); version 2
+    skew_30d s₃₀, curvature_30d    −2.2, 4.0   30-day smile ratios of real SPX (Smile, above); version 2
+    maturity_exponent p            0.4         ATM skew decays with maturity as about τ^(−0.4…−0.5)
+                                               (Gatheral 2006, "The Volatility Surface", ch. 5);
+                                               version 2
+    reference_volatility σ_ref     0.2         level at which s = s₃₀ and c = c₃₀; version 2
+    skew/curvature_level_exponent  0.75 / 1.0  steeper skew in calm markets (Smile, above); version 2
+    min_skew_days                  7           shortest maturity whose skew still steepens; version 2
+    wing_cap W                     1.2         a wing IV at most e^1.2 = 3.3 times the ATM level
+    leverage_ratio R               2.0         this fit; 2 is the local-volatility stickiness (Bergomi
+                                               2016, "Stochastic Volatility Modeling", ch. 2, skew
+                                               stickiness ratio); with the slower variance forecast it
+                                               gives the fixed-strike sensitivities above
+    leverage_halflife_days         10          trend of ln S the gap is measured against; version 2
+    leverage_cap Λ                 0.05        this fit: the linear response saturates beyond ±5% gaps
+                                               (0.08 before)
+    quote_noise, persistent share  0.01, 0.75  version 2 (Quote noise, above)
+    pricing_rate_spread            0.004       van Binsbergen, Diamond and Grotteria (2022) (Market)
+    dividend_yield q               0.02        setting DIVIDEND_YIELD; the S&P 500's yield averaged
+                                               about 1.9% over 1996–2018
+    defect_share, missing_share    0.002, 0.01 settings SYNTHETIC_DEFECT_SHARE, SYNTHETIC_MISSING_SHARE
+    target_quotes                  5,000,000   setting SYNTHETIC_QUOTES: about 13.8 quotes per CJS
+                                               portfolio-day after the filters; real OptionMetrics SPX
+                                               has about 19 million raw quotes over 1996–2019 (the
+                                               benchmark's size), so the default is about a quarter of
+                                               the real density
+    =============================  ==========  ========================================================
+
+Calibration to the published series (generator version 3)
+    The parameters marked "this fit" were chosen so that the default build's 18 HKM series look like
+    the ones He, Kelly and Manela (2017) published (built by Constantinides, Jackwerth and Savov 2013
+    from real quotes), compared on the months both cover, 1996-01 … 2012-01, where the synthetic panel
+    follows the same real S&P 500 path (betas: OLS slope of the monthly excess return on the published
+    file's ``mkt_rf``). Reached with the defaults (``docs/methods.md`` §6 has the full table):
+
+    - no NaN month in any of the 54 CJS and 18 HKM series;
+    - every HKM beta within 0.09 of the published one (calls 0.92 → 0.59 for 0.84 → 0.57; puts
+      1.17 → 1.03 for 1.15 → 0.95);
+    - mean returns fall with moneyness for calls and for puts (rank correlation −1), and the put mean
+      exceeds the call mean at all nine moneyness levels;
+    - every HKM monthly sd within 5% of the published one.
+
+    Version 2 (λ = 0.94, VP = 1.1, R = 1.5, Λ = 0.08, news 1.4/0.6) gave put betas 1.36 → 1.02 and
+    put means that rose with moneyness. Two features of the published series the model does not
+    reproduce: their levels of mean returns (most portfolios earn 0.3–0.8% a month more here) and a
+    common gap in betas (ours 0.05–0.09 higher for calls and puts alike), which no lever of an IV surface
+    moves in the same direction for long calls and short puts.
 
 Clean world (:meth:`SyntheticPanelSpec.clean_world`): flat σ, no noise, no defects, no missing quotes,
 no tick rounding (mid = Black–Scholes price at the pricing rate r exactly, IV = σ) — the "Black–Scholes
@@ -141,7 +213,7 @@ DEFECT_TARGET_STEP: dict[str, int] = {
 MISSING_QUOTE = "missing_quote"
 DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
 TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
-GENERATOR_VERSION = 2  # bump when the algorithm changes, so the pull stage regenerates stale files
+GENERATOR_VERSION = 3  # bump when the algorithm changes, so the pull stage regenerates stale files
 _ESTIMATE_STRIDE_DAYS = 5
 SPREAD_NOISE = 0.25  # sd of the log deviation of a quoted spread from 0.10 + 4% of the price
 STRIKE_SEQUENCE_STEP = (5.0 + np.sqrt(5.0)) / 10.0  # α of the Kronecker sequence; α and 5α mod 1 are golden
@@ -154,10 +226,10 @@ FloatArray = NDArray[np.float64]
 class VolatilitySurface:
     """Parameters of the implied-volatility surface (see the module docstring for the formula)."""
 
-    variance_premium: float = 1.1
-    ewma_lambda: float = 0.94
-    down_news_weight: float = 1.4
-    up_news_weight: float = 0.6
+    variance_premium: float = 1.25
+    ewma_lambda: float = 0.985
+    down_news_weight: float = 1.2
+    up_news_weight: float = 0.8
     mean_reversion_per_year: float = 3.0
     skew_30d: float = -2.2
     curvature_30d: float = 4.0
@@ -167,9 +239,9 @@ class VolatilitySurface:
     curvature_level_exponent: float = 1.0
     min_skew_days: float = 7.0
     wing_cap: float = 1.2
-    leverage_ratio: float = 1.5
+    leverage_ratio: float = 2.0
     leverage_halflife_days: float = 10.0
-    leverage_cap: float = 0.08
+    leverage_cap: float = 0.05
     quote_noise: float = 0.01
     persistent_noise_share: float = 0.75
     flat_volatility: float | None = None
@@ -673,13 +745,19 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     other_iv = iv * away
     other_bid, other_offer = bid_offer(bs_price(S, K, T, r, q, other_iv, is_call), quoted_spread(mid), True)
 
+    # a negative-parity put is a mispriced quote: its vendor IV is that of its (raised) mid, as OptionMetrics computes it
+    negative_rate = paired & ~is_call & (tau >= 14) & (mid + parity_shift <= 0.9 * discounted_strike)
+    raised_bid, raised_offer = ceil_to_tick(bid + parity_shift), ceil_to_tick(offer + parity_shift)
+    raised_iv = np.full(n, np.nan)
+    at = np.flatnonzero(negative_rate)
+    raised_iv[at] = mid_implied_volatility(0.5 * (raised_bid[at] + raised_offer[at]), S[at], K[at], T[at], r[at], q[at], is_call[at], iv[at])
     candidates = {
         "duplicate": paired,
         "different_price": paired,
         "zero_bid": paired,
         "iv_out_of_range": paired,
         "below_intrinsic": paired & (lower_bound >= 3.0),
-        "parity_negative_rate": paired & ~is_call & (tau >= 14) & (mid + parity_shift <= 0.9 * discounted_strike),
+        "parity_negative_rate": negative_rate & (raised_iv >= 0.06) & (raised_iv <= 0.95),
         "smile_outlier": paired & (tau >= 30) & (m >= 0.92) & (m <= 1.08) & (slice_size >= 8)
         & np.where(is_call, iv <= 0.4, iv >= 0.15) & (smile_bid >= 0.1),
         "parity_outlier": paired & is_call & (tau >= 30) & (m >= 0.9) & (m <= 1.1) & (mid + parity_shift <= 0.95 * discounted_spot),
@@ -716,13 +794,15 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     offer[pick] = np.maximum(floor_to_tick(2.0 * target_mid - bid[pick]), np.round(bid[pick] + tick_size(bid[pick]), 2))
     for kind in ("parity_negative_rate", "parity_outlier"):
         pick = chosen[kind]
-        bid[pick] = ceil_to_tick(bid[pick] + parity_shift[pick])
-        offer[pick] = ceil_to_tick(offer[pick] + parity_shift[pick])
+        bid[pick], offer[pick] = raised_bid[pick], raised_offer[pick]
+    pick = chosen["parity_negative_rate"]
+    iv[pick] = raised_iv[pick]
+    repriced = np.r_[pick, chosen["smile_outlier"]]
     pick = chosen["smile_outlier"]
     bid[pick], offer[pick], iv[pick] = smile_bid[pick], smile_offer[pick], smile_iv[pick]
 
     delta = quotes["delta"].to_numpy().copy()
-    delta[pick] = bs_delta(S[pick], K[pick], T[pick], r[pick], q[pick], iv[pick], is_call[pick])
+    delta[repriced] = bs_delta(S[repriced], K[repriced], T[repriced], r[repriced], q[repriced], iv[repriced], is_call[repriced])
     modified = quotes.assign(best_bid=bid, best_offer=offer, impl_volatility=iv, delta=delta)
     for kind in ("zero_bid", "iv_out_of_range", "below_intrinsic", "parity_negative_rate", "smile_outlier", "parity_outlier"):
         labels[chosen[kind]] = kind
