@@ -64,6 +64,9 @@ def test_too_short_series_gives_nan_tests_not_an_error():
     assert np.isnan(table.loc["short", "dagostino_p"])  # needs 8 values
     assert table.loc["short", "observations"] == 3
     assert table.loc["inf", "observations"] == 9  # ±inf counts as missing
+    assert table.index.name == "series"
+    one_row = normality.normality_table(pd.DataFrame({"a": [0.01], "b": [np.nan]}))
+    assert one_row["missing_share"].tolist() == [0.0, 1.0]
 
 
 def test_distribution_grid_has_histogram_and_qq_panel_per_series(returns):

@@ -48,32 +48,98 @@ def pipeline(tmp_path_factory):
     return {"root": root, "env": env, "first": first, "second": second}
 
 
-def test_first_run_builds_prepared_data_from_the_embedded_source(pipeline):
+@pytest.fixture(scope="module")
+def golden():
+    """The golden values below, derived again from the files shipped in skfolio and arch with numpy and
+    pandas indexing only (no function of this project): daily simple returns from closes (these files
+    have no missing close), a month's variance with ddof=1 and at least MIN_DAYS=10 returns, monthly
+    returns as month-end close over the previous month-end close, k = 1/mean(1/σ²) over the months
+    ≤ TRAIN_END=2005-12 with σ² > 0, exposures x_{t−1} = k/σ²_{t−1}, equal weights over the assets with
+    a return and a lagged exposure, Sharpe = √12 · mean/std(ddof=1) over the 155 months 2006-01..2018-11."""
+    import numpy as np
+    from arch.data import frenchdata
+    from skfolio.datasets import load_sp500_dataset, load_sp500_index
+
+    stocks = load_sp500_dataset().loc["1990-01-01":"2018-11-30"]
+    index = load_sp500_index().loc["1990-01-01":"2018-11-30", "SP500"]
+    assert stocks.notna().all().all() and index.index.equals(stocks.index)
+    month = stocks.index.to_period("M")
+
+    def monthly_variance(closes: pd.DataFrame) -> pd.DataFrame:
+        returns = (closes / closes.shift(1) - 1.0).iloc[1:]
+        grouped = returns.groupby(month[1:])
+        return grouped.var(ddof=1).where(grouped.count() >= 10)
+
+    sigma2_market = monthly_variance(index.to_frame())["SP500"]
+    signal_assets = 1.0 / monthly_variance(stocks).where(lambda v: v > 0)
+    month_end = stocks.groupby(month).tail(1).set_axis(pd.unique(month))
+    monthly = month_end / month_end.shift(1) - 1.0
+    french = frenchdata.load()
+    yyyymm = pd.DatetimeIndex(french.index).asi8
+    rf = pd.Series(french["RF"].to_numpy() / 100.0, index=pd.PeriodIndex.from_fields(year=yyyymm // 100, month=yyyymm % 100, freq="M"))
+    rf = rf.reindex(monthly.index)
+    training = sigma2_market.index <= pd.Period("2005-12", "M")
+    k_common = 1.0 / np.mean(1.0 / sigma2_market[training])
+    exposure_common = (k_common / sigma2_market).shift(1)
+    exposure_assets = (signal_assets / signal_assets[training].mean()).shift(1)
+    investable = monthly.notna() & exposure_assets.notna()
+    ew = monthly.where(investable).mean(axis=1)
+    common_excess = exposure_common * (ew - rf)
+    onefactor_excess = (exposure_assets * monthly.sub(rf, axis=0)).where(investable).mean(axis=1)
+    evaluation = (monthly.index > pd.Period("2005-12", "M")) & common_excess.notna() & onefactor_excess.notna()
+    assert evaluation.sum() == 155 and investable.loc[pd.Period("2008-10", "M")].sum() == 20
+    october = pd.Period("2008-10", "M")
+    return {
+        "sigma2_2008_10": sigma2_market[october],
+        "ew_2008_10": ew[october],
+        "common_excess_2008_10": common_excess[october],
+        "onefactor_excess_2008_10": onefactor_excess[october],
+        "k_common": k_common,
+        "sharpe_ew": np.sqrt(12) * (ew - rf)[evaluation].mean() / (ew - rf)[evaluation].std(ddof=1),
+        "sharpe_onefactor": np.sqrt(12) * onefactor_excess[evaluation].mean() / onefactor_excess[evaluation].std(ddof=1),
+    }
+
+
+def test_first_run_builds_prepared_data_from_the_embedded_source(pipeline, golden):
     interim = pipeline["root"] / "data" / "interim"
     daily = pd.read_parquet(interim / "daily_returns.parquet")
     assert daily.shape == (7288, 20)
     assert daily.index[0] == pd.Timestamp("1990-01-02") and daily.index[-1] == pd.Timestamp("2018-11-30")
     assert daily.loc["2008-10-15", "AAPL"] == pytest.approx(2.973 / 3.159 - 1.0)  # skfolio closes
     market_vol = pd.read_parquet(interim / "market_vol_monthly.parquet")
-    assert market_vol.loc["2008-10-31", "sigma2"] == pytest.approx(0.0025917492242487454, rel=1e-12)
+    # the S&P 500's October 2008 variance; recomputed from skfolio's closes by the `golden` fixture
+    assert golden["sigma2_2008_10"] == pytest.approx(0.0025917492242487454, rel=1e-12)
+    assert market_vol.loc["2008-10-31", "sigma2"] == pytest.approx(golden["sigma2_2008_10"], rel=1e-12)
     rf = pd.read_parquet(interim / "rf_monthly.parquet")
     assert rf.loc["2005-12-31", "rf_month"] == pytest.approx(0.0032)  # Fama-French RF 0.32 %
     assert len(rf) == len(market_vol) == 347
 
 
-def test_volatility_managed_outputs_match_golden_values_on_the_embedded_data(pipeline):
+def test_volatility_managed_outputs_match_golden_values_on_the_embedded_data(pipeline, golden):
     processed = pipeline["root"] / "data" / "processed" / "volmanaged"
     strategies = pd.read_parquet(processed / "strategy_returns.parquet")
     assert list(strategies.columns) == ["rf", "ew", "ew_excess", "common_excess", "common_total", "onefactor_excess", "onefactor_total"]
+    # Each literal is the `golden` fixture's independent value (numpy on skfolio's and arch's files); it is
+    # asserted too, so a change of the shipped data shows up as such and not as a code regression.
+    literals = {
+        "ew_2008_10": -0.13516434629189647,
+        "common_excess_2008_10": -0.00572763168916903,  # exposure cut after a volatile September
+        "onefactor_excess_2008_10": -0.039174768973618865,
+        "k_common": 4.944706599912389e-05,
+        "sharpe_ew": 0.7234722503305234,
+        "sharpe_onefactor": 1.0836000823421854,
+    }
+    for name, value in literals.items():
+        assert golden[name] == pytest.approx(value, rel=1e-12), name
     october_2008 = strategies.loc["2008-10-31"]
-    assert october_2008["ew"] == pytest.approx(-0.13516434629189647, rel=1e-9)
-    assert october_2008["common_excess"] == pytest.approx(-0.00572763168916903, rel=1e-9)  # exposure cut after September
-    assert october_2008["onefactor_excess"] == pytest.approx(-0.039174768973618865, rel=1e-9)
+    assert october_2008["ew"] == pytest.approx(golden["ew_2008_10"], rel=1e-9)
+    assert october_2008["common_excess"] == pytest.approx(golden["common_excess_2008_10"], rel=1e-9)
+    assert october_2008["onefactor_excess"] == pytest.approx(golden["onefactor_excess_2008_10"], rel=1e-9)
     common = pd.read_parquet(processed / "common_vol_signal.parquet")
-    assert common["k_common"].iloc[0] == pytest.approx(4.944706599912389e-05, rel=1e-9)
+    assert common["k_common"].iloc[0] == pytest.approx(golden["k_common"], rel=1e-9)
     performance = pd.read_csv(pipeline["root"] / "output" / "tables" / "volmanaged_performance.csv").set_index(["strategy", "window"])
-    assert performance.loc[("ew", "evaluation"), "sharpe"] == pytest.approx(0.7234722503305234, rel=1e-9)
-    assert performance.loc[("onefactor", "evaluation"), "sharpe"] == pytest.approx(1.0836000823421854, rel=1e-9)
+    assert performance.loc[("ew", "evaluation"), "sharpe"] == pytest.approx(golden["sharpe_ew"], rel=1e-9)
+    assert performance.loc[("onefactor", "evaluation"), "sharpe"] == pytest.approx(golden["sharpe_onefactor"], rel=1e-9)
     assert performance.loc[("ew", "evaluation"), "months"] == 155
 
 

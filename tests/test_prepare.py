@@ -83,6 +83,23 @@ def test_zero_return_share_counts_valid_days_only():
     assert np.isnan(share["B"])
 
 
+def test_window_includes_its_first_and_last_day():
+    prices = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0, 5.0]}, index=pd.bdate_range("2020-01-06", periods=5))
+    window = equity.select_window(prices, pd.Timestamp("2020-01-07"), pd.Timestamp("2020-01-09"), "prices.parquet")
+    assert window["A"].tolist() == [2.0, 3.0, 4.0]
+
+
+def test_monthly_rf_is_one_row_per_month_end_named_date():
+    rf = pd.DataFrame({"rf_month": [0.001, 0.002, 0.003]}, index=pd.to_datetime(["2020-01-02", "2020-02-03", "2020-03-02"]))
+    aligned = equity.monthly_rf_for_window(rf, pd.Timestamp("2020-01-15"), pd.Timestamp("2020-03-10"), "rf.parquet")
+    assert aligned.index.name == "date"
+    assert list(aligned.index) == [pd.Timestamp("2020-01-31"), pd.Timestamp("2020-02-29"), pd.Timestamp("2020-03-31")]
+    assert aligned["rf_month"].tolist() == [0.001, 0.002, 0.003]
+    twice = pd.DataFrame({"rf_month": [0.001, 0.002]}, index=pd.to_datetime(["2020-01-02", "2020-01-31"]))
+    with pytest.raises(DataValidationError, match="rf.parquet: more than one risk-free rate in a month"):
+        equity.monthly_rf_for_window(twice, pd.Timestamp("2020-01-15"), pd.Timestamp("2020-01-20"), "rf.parquet")
+
+
 # --- the stage on crafted raw files ------------------------------------------------------------------------
 
 

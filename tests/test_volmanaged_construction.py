@@ -9,7 +9,7 @@ import pytest
 
 from settings import SettingsError
 from asset_pricing.io import DataValidationError
-from asset_pricing.volmanaged import signals, strategies
+from asset_pricing.volmanaged import signals, strategies, variance
 from asset_pricing.volmanaged.pipeline import VolManagedConfig, run_volmanaged
 from asset_pricing.volmanaged.returns import monthly_asset_returns
 from asset_pricing.volmanaged.variance import realized_variance
@@ -184,6 +184,140 @@ def test_max_leverage_caps_exposures():
     assert result.onefactor_signals["exposure_i"].max().max() == pytest.approx(1.2)
     expected = uncapped.common_vol_signal["exposure_common"].clip(upper=1.2)
     pd.testing.assert_series_equal(result.common_vol_signal["exposure_common"], expected)
+
+
+def test_config_from_settings_takes_every_setting():
+    cfg = {
+        "TRAIN_END": pd.Timestamp("2004-12-31"), "MIN_DAYS": 12, "VARIANCE_MODEL": "ewma", "EWMA_LAMBDA": 0.9,
+        "CALIBRATION": "expanding", "SCALING_TARGET": "match_volatility", "MAX_LEVERAGE": 2.5,
+        "START_DATE": pd.Timestamp("2003-02-01"), "END_DATE": pd.Timestamp("2006-11-30"),
+    }
+    assert VolManagedConfig.from_settings(cfg) == VolManagedConfig(
+        train_end=pd.Timestamp("2004-12-31"), min_days=12, variance_model="ewma", ewma_lambda=0.9, calibration="expanding",
+        scaling_target="match_volatility", max_leverage=2.5, start_date=pd.Timestamp("2003-02-01"), end_date=pd.Timestamp("2006-11-30"),
+    )
+
+
+def test_diagnostics_and_one_asset_month_hand_computed():
+    months = pd.date_range("2020-01-31", periods=4, freq="ME", name="date")
+    returns = pd.DataFrame({"A": [0.02, 0.10, 0.01, 0.05], "B": [0.04, -0.02, 0.03, np.nan]}, index=months)
+    rf = pd.Series([0.001, 0.002, 0.001, 0.001], index=months)
+    exposure_assets_lag = pd.DataFrame({"A": [np.nan, 2.0, 1.0, 1.0], "B": [np.nan, 0.5, 1.0, 1.0]}, index=months)
+    exposure_common_lag = pd.Series([np.nan, 1.5, np.nan, 1.0], index=months)  # no market signal for March
+    table = strategies.strategy_returns(returns, rf, exposure_common_lag, exposure_assets_lag)
+    assert table.index.name == "date"
+    assert np.isnan(table.loc["2020-03-31", "common_excess"])
+    assert table.loc["2020-04-30", "ew"] == pytest.approx(0.05)  # B has no return: A alone, weight 1
+    assert table.loc["2020-04-30", "onefactor_excess"] == pytest.approx(1.0 * (0.05 - 0.001))
+    diagnostics = strategies.strategy_diagnostics(returns, rf, exposure_common_lag, exposure_assets_lag)
+    assert diagnostics.index.name == "date" and diagnostics["n_assets"].dtype == np.int64
+    assert diagnostics["n_assets"].tolist() == [0, 2, 2, 1]
+    # positions per month: ew w_i; common x_{t-1} w_i; one-factor x_{i,t-1} w_i (0 when undefined)
+    # Feb: ew (.5, .5), common (.75, .75), one-factor (1.0, .25); Mar: ew (.5, .5), common (0, 0), one-factor (.5, .5)
+    # Apr: ew (1, 0), common (1, 0), one-factor (1, 0)
+    expected = pd.DataFrame({
+        "exposure_ew": [np.nan, 1.0, 1.0, 1.0],
+        "exposure_common": [np.nan, 1.5, np.nan, 1.0],
+        "exposure_onefactor": [np.nan, 1.25, 1.0, 1.0],
+        "turnover_ew": [0.0, 1.0, 0.0, 0.5 + 0.5],
+        "turnover_common": [0.0, 1.5, 1.5, 1.0],
+        "turnover_onefactor": [0.0, 1.25, 0.5 + 0.25, 0.5 + 0.5],
+    }, index=months)
+    pd.testing.assert_frame_equal(diagnostics[expected.columns], expected, rtol=1e-12)
+
+
+def test_expanding_match_volatility_scale_hand_computed():
+    import statistics
+
+    months = pd.date_range("2000-01-31", periods=6, freq="ME", name="date")
+    signal = pd.DataFrame({"A": [1.0, 2.0, 4.0, 1.0, 2.0, 4.0]}, index=months)
+    excess = pd.DataFrame({"A": [0.01, -0.02, 0.03, 0.01, -0.01, 0.02]}, index=months)
+    scale = signals.calibrate_scale(signal, months[2], calibration="expanding", scaling_target="match_volatility",
+                                    unmanaged_excess=excess, min_months=2)
+    # s_{t-1} f_t from February on: -0.02, 0.06, 0.04, -0.01, 0.04; k_t uses the months before t only
+    f, managed = [-0.02, 0.03, 0.01, -0.01, 0.02], [-0.02, 0.06, 0.04, -0.01, 0.04]
+    k = [statistics.stdev(f[:m]) / statistics.stdev(managed[:m]) for m in (2, 3, 4)]
+    assert k[0] == pytest.approx(0.625)  # (0.05/√2) / (0.08/√2)
+    np.testing.assert_allclose(scale["A"].to_numpy(), [np.nan, np.nan, np.nan, *k], rtol=1e-12)
+
+
+def test_scale_defaults_to_training_mean_exposure_and_a_first_month_train_end():
+    months = pd.date_range("2000-01-31", periods=4, freq="ME", name="date")
+    signal = pd.DataFrame({"A": [1.0, 3.0, 8.0, 8.0]}, index=months)
+    np.testing.assert_allclose(signals.calibrate_scale(signal, months[1])["A"].to_numpy(), 0.5)  # 1 / mean(1, 3)
+    np.testing.assert_allclose(signals.calibrate_scale(signal, months[0])["A"].to_numpy(), 1.0)  # one training month
+
+
+def test_zero_volatility_training_returns_give_no_scale():
+    months = pd.date_range("2000-01-31", periods=4, freq="ME", name="date")
+    signal = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0]}, index=months)
+    flat = pd.DataFrame({"A": [0.01, 0.01, 0.01, 0.02]}, index=months)  # std 0 in training → k = 0, no exposure
+    with pytest.warns(signals.ExcludedAssetWarning, match="A"):
+        scale = signals.calibrate_scale(signal, months[2], scaling_target="match_volatility", unmanaged_excess=flat)
+    assert scale["A"].isna().all()
+
+
+def test_max_leverage_below_one_is_a_valid_cap():
+    exposure = signals.scaled_exposure(pd.DataFrame({"A": [0.2, 0.9, 1.4]}), pd.DataFrame({"A": [1.0, 1.0, 1.0]}), 0.5)
+    assert exposure["A"].tolist() == [0.2, 0.5, 0.5]
+
+
+def test_signal_with_a_missing_calendar_month_is_an_error():
+    months = pd.DatetimeIndex(["2000-01-31", "2000-02-29", "2000-04-30"], name="date")
+    with pytest.raises(ValueError, match="every calendar month-end"):
+        signals.calibrate_scale(pd.DataFrame({"A": [1.0, 2.0, 3.0]}, index=months), months[1])
+    with pytest.raises(ValueError, match="every calendar month-end"):
+        signals.lagged_exposure(pd.DataFrame({"A": [1.0, 2.0, 3.0]}, index=months))
+
+
+def test_start_and_end_dates_are_inclusive_and_bound_every_output():
+    daily, market, market_vol, rf = synthetic_panel()
+    start, end = pd.Timestamp("2003-03-03"), pd.Timestamp("2006-10-31")  # first and last trading day of their months
+    result = run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=start, end_date=end))
+    months = pd.date_range("2003-03-31", "2006-10-31", freq="ME", name="date")
+    for frame in (result.monthly_asset_returns, result.common_vol_signal, result.onefactor_signals):
+        assert frame.index.equals(months)
+    march = daily.loc["2003-03-03":"2003-03-31"]
+    assert result.monthly_asset_returns.loc["2003-03-31", "S0"] == pytest.approx(np.prod(1 + march["S0"]) - 1, rel=1e-12)
+    october = daily.loc["2006-10-01":"2006-10-31"]
+    assert result.monthly_asset_returns.loc["2006-10-31", "S1"] == pytest.approx(np.prod(1 + october["S1"]) - 1, rel=1e-12)
+    assert result.strategy_returns.index.equals(months)
+
+
+def test_expanding_calibration_reaches_the_common_scale():
+    daily, market, market_vol, rf = synthetic_panel()
+    result = run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END, calibration="expanding"))
+    k_common = result.common_vol_signal["k_common"]
+    assert k_common.iloc[:12].isna().all() and k_common.iloc[12:].notna().all()  # 12 months, then k from months ≤ t-1
+    signal = result.common_vol_signal["s_base"]
+    assert k_common.iloc[12] == pytest.approx(1 / signal.iloc[:12].mean(), rel=1e-12)
+    assert k_common.iloc[-1] == pytest.approx(1 / signal.iloc[:-1].mean(), rel=1e-12)
+    calibration = result.calibration
+    assert calibration.loc["market", "k_first"] == pytest.approx(k_common.iloc[12], rel=1e-12)
+    assert calibration.loc["market", "k_last"] == pytest.approx(k_common.iloc[-1], rel=1e-12)
+
+
+def test_calibration_summary_hand_counts():
+    daily, market, market_vol, rf = synthetic_panel()
+    daily.loc[daily.index < "2003-07-01", "S3"] = np.nan  # S3 starts in July 2003: 18 training months with a signal
+    result = run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END))
+    summary = result.calibration
+    assert summary.index.name == "series" and list(summary.index) == ["market", "S0", "S1", "S2", "S3"]
+    assert summary["role"].tolist() == ["common", "onefactor", "onefactor", "onefactor", "onefactor"]
+    assert summary["signal_months_train"].tolist() == [24, 24, 24, 24, 18]
+    assert summary["signal_months_all"].tolist() == [48, 48, 48, 48, 42]
+    k_assets = result.onefactor_signals["k_i"]
+    assert summary.loc["S2", "k_first"] == summary.loc["S2", "k_last"] == pytest.approx(k_assets["S2"].iloc[0])
+    assert summary.loc["market", "k_first"] == pytest.approx(result.common_vol_signal["k_common"].iloc[0])
+    assert not summary["excluded"].any()
+    assert summary[list(variance.GARCH_FIT_FIELDS)].isna().all().all()  # realized variance: no GARCH fit
+
+
+def test_market_without_a_positive_training_variance_is_an_error_naming_train_end():
+    daily, market, market_vol, rf = synthetic_panel()
+    market_vol.loc[market_vol.index <= TRAIN_END, "sigma2"] = 0.0  # a stale index throughout training
+    with pytest.raises(DataValidationError, match="no valid month in the training window.*TRAIN_END=2004-12-31"):
+        run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END))
 
 
 # --- bad input --------------------------------------------------------------------------------------

@@ -166,6 +166,9 @@ def test_regression_without_lags_uses_the_default_rule_in_its_t_statistics():
     residuals = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
     assert fit["residual_vol_ann"] == pytest.approx(math.sqrt(residuals @ residuals / (155 - 2) * 12), rel=1e-12)
     assert fit["r2"] == pytest.approx(1.0 - residuals @ residuals / np.sum((y - y.mean()) ** 2), rel=1e-12)
+    one_lag = evaluation.moreira_muir_regression(pd.Series(y), pd.Series(x), lags=1)  # an explicit choice wins
+    assert one_lag["nw_lags"] == 1
+    assert one_lag["alpha_t_nw"] == pytest.approx(newey_west_t_statistics(y, x, lags=1)[0], rel=1e-10)
 
 
 def test_memmel_z_matches_the_published_formula_on_a_six_month_case():
@@ -253,3 +256,98 @@ def test_performance_table_every_column_on_a_three_month_hand_case():
             assert row["mean_turnover"] == pytest.approx(turnover, rel=1e-12), strategy
     # ew: 12 · mean(0.04, −0.10, 0.02) = −0.16 per year
     assert performance.loc[("ew", "full"), "ann_mean_excess"] == pytest.approx(-0.16, rel=1e-12)
+
+
+def bootstrap_p_by_loops(a: np.ndarray, b: np.ndarray, n_draws: int, block: int, seed: int) -> float:
+    """Circular block bootstrap p-value (Politis and Romano, 1992) written as plain loops over draws and
+    blocks: block j of draw d covers months s, s+1, …, s+block−1 (mod n); the first n months of the
+    concatenated blocks form the draw. The block starts come from the seeded generator in one
+    (draws × blocks) call, as the reproducible p-value of the report requires."""
+    data = np.column_stack([a, b])
+    n_obs = len(data)
+    starts = np.random.default_rng(seed).integers(0, n_obs, size=(n_draws, math.ceil(n_obs / block), 1))
+
+    def difference(sample: np.ndarray) -> float:
+        sharpe = [np.mean(sample[:, k]) / np.std(sample[:, k], ddof=1) for k in (0, 1)]
+        return sharpe[0] - sharpe[1]
+
+    observed = difference(data)
+    exceed = 0
+    for draw in range(n_draws):
+        rows = [(start + offset) % n_obs for start in starts[draw, :, 0] for offset in range(block)][:n_obs]
+        exceed += abs(difference(data[rows]) - observed) >= abs(observed)
+    return (1 + exceed) / (1 + n_draws)
+
+
+def test_bootstrap_p_value_equals_a_loop_over_draws_and_blocks():
+    rng = np.random.default_rng(21)
+    a = 0.01 + 0.04 * rng.standard_normal(60)
+    b = 0.004 + 0.04 * rng.standard_normal(60) + 0.5 * a
+    result = evaluation.sharpe_difference_bootstrap(pd.Series(a), pd.Series(b), n_draws=200)
+    assert result["bootstrap_block"] == 4  # ⌈60^{1/3}⌉ = ⌈3.91⌉
+    expected = bootstrap_p_by_loops(a, b, n_draws=200, block=4, seed=evaluation.BOOTSTRAP_SEED)
+    assert 0.1 < expected < 0.9  # a p-value that moves with every draw
+    assert result["sharpe_diff_p_bootstrap"] == pytest.approx(expected, abs=1e-15)
+    swapped = evaluation.sharpe_difference_bootstrap(pd.Series(b), pd.Series(a), n_draws=200)
+    assert swapped["sharpe_diff_p_bootstrap"] == pytest.approx(expected, abs=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # three months: some bootstrap draws repeat one month (std 0)
+def test_regression_and_cost_tables_keep_a_three_month_window_and_name_their_index():
+    table, diagnostics = three_month_case()
+    train_end = pd.Timestamp("2019-12-31")  # no training month; evaluation = full = 3 months, the fewest allowed
+    regressions = evaluation.regression_table(table, train_end)
+    assert list(regressions.index.names) == ["strategy", "window"]
+    assert set(regressions.index) == {(name, window) for name in ("common", "onefactor") for window in ("evaluation", "full")}
+    assert regressions["months"].dtype == np.int64 and regressions["nw_lags"].dtype == np.int64
+    assert regressions["bootstrap_block"].dtype == np.int64 and (regressions["bootstrap_block"] == 2).all()  # ⌈3^{1/3}⌉
+    costs = evaluation.cost_table(table, diagnostics, [0.0, 50.0], train_end)
+    assert list(costs.index.names) == ["strategy", "window", "cost_bps"]
+    assert costs["months"].dtype == np.int64 and len(costs) == 2 * 2 * 2
+    shorter = evaluation.regression_table(pd.concat([table, table.set_axis(table.index + pd.offsets.MonthEnd(3))]), pd.Timestamp("2020-02-29"))
+    assert set(shorter.index.get_level_values("window")) == {"evaluation", "full"}  # training has 2 months: left out
+
+
+def test_cost_table_columns_hand_computed():
+    table, diagnostics = strategy_table()
+    costs = evaluation.cost_table(table, diagnostics, [0.0, 20.0], pd.Timestamp("2004-12-31"))
+    row = costs.loc[("onefactor", "full", 20.0)]
+    managed, unmanaged = table["onefactor_excess"].to_numpy(), table["ew_excess"].to_numpy()
+    turnover = diagnostics["turnover_onefactor"].to_numpy()
+    net = managed - 20.0 * 1e-4 * turnover  # 20 bps per unit traded
+    assert row["months"] == 120
+    assert row["mean_turnover"] == pytest.approx(turnover.mean(), rel=1e-12)
+    assert row["sharpe_net"] == pytest.approx(math.sqrt(12) * net.mean() / net.std(ddof=1), rel=1e-12)
+    design = np.column_stack([np.ones(120), unmanaged])
+    alpha_net = np.linalg.lstsq(design, net, rcond=None)[0][0]
+    assert row["alpha_net_ann"] == pytest.approx(12 * alpha_net, rel=1e-10)
+    # ⌊4 (120/100)^{2/9}⌋ = ⌊4.16⌋ = 4 lags
+    assert row["alpha_net_t_nw"] == pytest.approx(newey_west_t_statistics(net, unmanaged, lags=4)[0], rel=1e-10)
+    alpha, turnover_alpha = (np.linalg.lstsq(design, y, rcond=None)[0][0] for y in (managed, turnover))
+    assert row["break_even_bps"] == pytest.approx(alpha / turnover_alpha * 1e4, rel=1e-10)
+
+
+def test_net_excess_returns_subtract_cost_times_turnover_of_the_same_month():
+    months = pd.date_range("2020-01-31", periods=3, freq="ME")
+    excess = pd.Series([0.01, 0.02], index=months[1:])
+    turnover = pd.Series([0.5, 1.0, 2.0], index=months)
+    net = evaluation.net_excess_returns(excess, turnover, cost_bps=10.0)
+    pd.testing.assert_series_equal(net, pd.Series([0.01 - 0.001 * 1.0, 0.02 - 0.001 * 2.0], index=months[1:]), rtol=1e-12)
+
+
+def test_break_even_cost_needs_a_positive_alpha_and_a_positive_turnover_intercept():
+    assert math.isnan(evaluation.break_even_cost_bps(0.0, 0.2))
+    assert math.isnan(evaluation.break_even_cost_bps(0.001, 0.0))
+    assert math.isnan(evaluation.break_even_cost_bps(0.001, -0.1))
+
+
+def test_headline_table_defaults_to_the_evaluation_window_in_strategy_order():
+    table, diagnostics = strategy_table()
+    train_end = pd.Timestamp("2004-12-31")
+    performance = evaluation.performance_table(table, diagnostics, train_end)
+    regressions = evaluation.regression_table(table, train_end)
+    headline = evaluation.headline_table(performance.iloc[::-1], regressions)
+    assert list(headline.index) == ["ew", "common", "onefactor"]
+    assert headline.loc["onefactor", "sharpe"] == performance.loc[("onefactor", "evaluation"), "sharpe"]
+    assert headline.loc["common", "alpha_ann"] == regressions.loc[("common", "evaluation"), "alpha_ann"]
+    assert np.isnan(headline.loc["ew", "alpha_ann"])

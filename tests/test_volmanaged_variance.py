@@ -151,3 +151,50 @@ def test_monthly_garch_signal_is_the_average_forecast_over_the_next_21_trading_d
     np.testing.assert_allclose(ours.to_numpy(), forecast.to_numpy(), rtol=1e-10)
     one_day = fixed.forecast(horizon=1, start=month_ends[0], reindex=False).variance.loc[month_ends].iloc[:, 0] / 100**2
     assert not np.allclose(ours.to_numpy(), one_day.to_numpy(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5, -0.1])
+def test_ewma_decay_outside_zero_one_is_an_error_naming_the_setting(decay):
+    with pytest.raises(ValueError, match="EWMA_LAMBDA"):
+        variance.ewma_variance(garch_like_panel(), decay=decay, min_days=10)
+
+
+def test_garch_fit_is_arch_constant_mean_garch_1_1_with_normal_errors_on_training_days():
+    from arch import arch_model
+
+    daily = garch_like_panel(n_assets=1)["G0"]
+    params = variance.fit_garch(daily, TRAIN_END)
+    training = daily.loc[:TRAIN_END] * 100
+    reference = arch_model(training, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(disp="off")
+    np.testing.assert_allclose(params[list(variance.GARCH_PARAMS)].to_numpy(dtype=float), reference.params.to_numpy(), rtol=1e-8)
+    assert list(reference.params.index) == list(variance.GARCH_PARAMS)  # GARCH(1,1): nothing left out
+    residuals = (training - training.mean()).to_numpy()
+    weights = 0.94 ** np.arange(75)
+    assert params["backcast"] == pytest.approx(np.sum(residuals[:75] ** 2 * weights) / weights.sum(), rel=1e-12)
+
+
+def test_garch_needs_250_training_days():
+    daily = garch_like_panel(n_assets=1, start="2004-01-01", end="2005-06-30")["G0"]
+    training_days = daily.index[daily.index <= TRAIN_END]
+    enough = daily.copy()
+    enough.loc[training_days[: len(training_days) - 250]] = np.nan
+    assert enough.loc[:TRAIN_END].notna().sum() == 250 and variance.fit_garch(enough, TRAIN_END).notna().all()
+    short = enough.copy()
+    short.loc[training_days[len(training_days) - 250]] = np.nan
+    assert variance.fit_garch(short, TRAIN_END).isna().all()
+
+
+def test_garch_variance_reports_each_fit_and_honours_the_horizon():
+    from arch import arch_model
+
+    daily = garch_like_panel(n_assets=2)
+    monthly, params = variance.garch_variance(daily, TRAIN_END, min_days=10, horizon=5)
+    assert list(params.index) == ["G0", "G1"] and list(params.columns) == list(variance.GARCH_FIT_FIELDS)
+    pd.testing.assert_series_equal(params.loc["G1"], variance.fit_garch(daily["G1"], TRAIN_END), check_names=False)
+    training = daily["G1"].loc[:TRAIN_END]
+    fixed = arch_model(training * 100, mean="Constant", vol="GARCH", p=1, q=1, rescale=False).fix(
+        params.loc["G1", list(variance.GARCH_PARAMS)].to_numpy(dtype=float)
+    )
+    last_day = training.index[-1]  # 2004-12-31, the month-end value of December 2004
+    five_days = fixed.forecast(horizon=5, start=last_day, reindex=False).variance.loc[last_day].mean() / 100**2
+    assert monthly.loc["2004-12-31", "G1"] == pytest.approx(five_days, rel=1e-10)
