@@ -218,7 +218,7 @@ def task_pricing():
     """Price the option portfolios: time-series alphas and GRS, He-Kelly-Manela two-pass cross-section (market; capital + market)."""
     return {
         "actions": [_run(build_pricing)],
-        "file_dep": pricing_inputs(P) + _code("pricing", "prepare/equity.py", "options/portfolios.py", "sources/published.py"),
+        "file_dep": pricing_inputs(P) + _code("pricing", "prepare/equity.py", "options/portfolios.py", "options/stage_portfolios.py", "sources/published.py"),
         "targets": pricing_targets(P),
         "uptodate": [_settings(*PRICING_SETTINGS)],
         "clean": True,

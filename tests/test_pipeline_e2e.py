@@ -161,6 +161,34 @@ def test_option_study_builds_54_cjs_and_18_hkm_series_labelled_synthetic(pipelin
     assert "synthetic option quotes" in index
 
 
+def test_pricing_tables_and_report_04(pipeline):
+    tables = pipeline["root"] / "output" / "tables"
+    cross = pd.read_csv(tables / "option_pricing_cross_section.csv").set_index(["test_assets", "factors"])
+    assert list(cross.index) == [(t, f) for t in ("published_hkm18", "hkm18", "cjs54") for f in ("market", "capital_market")]
+    published = cross.loc[("published_hkm18", "capital_market")]  # HKM's real series: independent of the build
+    assert (published["first_month"], published["last_month"], published["months"]) == ("1986-04-30", "2012-01-31", 310)
+    assert published["lambda_capital"] == pytest.approx(0.2268343305082007, rel=1e-9)
+    assert published["t_gmm_capital"] == pytest.approx(0.7998681649917477, rel=1e-9)
+    assert cross.loc[("published_hkm18", "market"), "grs_f"] == pytest.approx(4.391526533899923, rel=1e-9)
+    for test_assets in ("hkm18", "cjs54"):
+        market, capital = cross.loc[(test_assets, "market")], cross.loc[(test_assets, "capital_market")]
+        assert market["data_source"] == capital["data_source"] == "synthetic option quotes"
+        # every month of the option window 1996-01 … 2018-11 is used or counted as dropped (balanced panel)
+        assert "1996-01-31" <= market["first_month"] and market["last_month"] <= "2018-11-30"
+        assert market["months"] + market["months_missing_return"] == 275
+        assert capital["last_month"] <= "2012-12-31" and capital["months"] + capital["months_missing_return"] == 204
+        assert capital["months_without_factor"] == 275 - 204  # 2013-01 … 2018-11: no capital factor
+        assert abs(market["t_fm_market"]) > 0 and 0 <= market["r2"] <= 1 and market["mape"] > 0
+    time_series = pd.read_csv(tables / "option_pricing_time_series.csv")
+    assert len(time_series) == 2 * (18 + 18 + 54)
+    c900 = time_series.set_index(["test_assets", "factors", "portfolio_id"]).loc[("published_hkm18", "market", "hkm_C_900")]
+    assert c900["beta_market"] == pytest.approx(0.8385951, rel=1e-6) and c900["alpha_t_nw"] < -2
+    report = (pipeline["root"] / "output" / "reports" / "04_option_pricing.html").read_text()
+    assert "Pricing the option portfolios" in report and "(real quotes)" in report and "(synthetic option quotes)" in report
+    assert "22.68" in report  # the published capital price of risk, % per month
+    assert "04_option_pricing.html" in (pipeline["root"] / "output" / "reports" / "index.html").read_text()
+
+
 def test_raw_pulls_are_kept_in_data_raw(pipeline):
     raw = pipeline["root"] / "data" / "raw"
     assert (raw / "equity" / "prices_embedded.parquet").is_file()

@@ -19,7 +19,7 @@ def cross_row(**values) -> pd.Series:
         "lambda_intercept": -0.01, "lambda_market": 0.005, "lambda_capital": 0.2,
         "t_fm_intercept": -2.5, "t_fm_market": 1.0, "t_fm_capital": 5.0,
         "t_gmm_intercept": -1.0, "t_gmm_market": 0.5, "t_gmm_capital": 0.8,
-        "r2": 0.9, "mape": 0.0012, "grs_f": 3.0, "grs_p": 0.00001, "j_p": 0.2, "mean_market": 0.006, "mean_capital": 0.001,
+        "r2": 0.9, "mape": 0.0012, "months_missing_return": 0, "grs_f": 3.0, "grs_p": 0.00001, "j_p": 0.2, "mean_market": 0.006, "mean_capital": 0.001,
         "data_source": SYNTHETIC, "note": "",
     }
     row.update(values)
@@ -39,6 +39,9 @@ def test_paragraph_says_synthetic_and_reads_the_t_statistics_right():
     assert "capital factor's price of risk is 20.00 % per month" in text
     assert "significant by Fama–MacBeth (t = 5.00) but not significant once the estimated betas are accounted for (GMM t = 0.80)" in text
     assert "R²" in text and "0.12 % per month" in text and "say nothing about real option prices" in text
+    assert "dropped" not in text
+    dropped = report.describe_cross_section(cross_row(months=46, months_missing_return=229))
+    assert "(46 months, 1996-01 … 2012-12; 229 months with a missing return in some portfolio dropped)" in dropped
     real = report.describe_cross_section(cross_row(test_assets="published_hkm18", data_source=REAL))
     assert "(real quotes)" in real and "synthetic" not in real
 

@@ -126,7 +126,7 @@ def price_test(test: TestAssets, factor_set: str, nw_lags: str | int = "auto", g
         j_stat = j_test(panel.excess, panel.factors, lags, name)
     except PricingInputError as exc:
         log.warning("%s: GRS and J-test left empty: %s", name, exc)
-        notes.append(str(exc))
+        notes.append(str(exc).rstrip("."))
         grs = pd.Series({"grs_f": np.nan, "grs_p": np.nan})
         j_stat = pd.Series({"j_stat": np.nan, "j_p": np.nan})
     if len(panel.missing_return):

@@ -325,6 +325,9 @@ def describe_cross_section(row: pd.Series) -> str:
     fit = (f"The betas account for {100 * row['r2']:.0f} % of the cross-sectional variance of the {int(row['assets'])} mean excess returns "
            f"(R²), with a mean absolute pricing error of {100 * row['mape']:.2f} % per month.")
     window = f"{int(row['months'])} months, {_month(row['first_month'])} … {_month(row['last_month'])}"
+    missing = row.get("months_missing_return", 0)
+    if missing and np.isfinite(missing):
+        window += f"; {int(missing)} months with a missing return in some portfolio dropped"
     synthetic = (" These portfolios are built from synthetic option quotes: the numbers check the machinery, they say nothing about "
                  "real option prices." if is_synthetic(row["data_source"]) else "")
     return f"**{label}, {model}** ({window}): " + "; ".join(parts) + ". " + intercept + " " + fit + synthetic
