@@ -2,6 +2,7 @@
 
     pull_equity, pull_rf ─► prepare ─► volmanaged ──────────────────┐
     pull_options ─► filter_options ─► option_portfolios ────────────┤
+    option_portfolios, pull_published ─► option_published_comparison┤
     prepare, option_portfolios, pull_published ─► pricing ──────────┴─► reports (HTML)
 
 Each task names the files it reads (file_dep) and writes (targets) and the settings it uses, so a change
@@ -25,7 +26,10 @@ from asset_pricing.bench import benchmark_targets, run_benchmarks
 from asset_pricing.bench.measure import BenchmarkError
 from asset_pricing.io import DataValidationError
 from asset_pricing.options.stage_portfolios import SETTINGS_READ as OPTION_PORTFOLIO_SETTINGS
-from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_inputs, option_portfolio_targets
+from asset_pricing.options.stage_portfolios import (
+    build_option_portfolios, compare_with_published_series, option_portfolio_inputs, option_portfolio_targets, published_comparison_inputs,
+    published_comparison_target,
+)
 from asset_pricing.options.stage_quotes import filter_options, filter_options_file_dep, filter_options_targets
 from asset_pricing.paths import project_paths
 from asset_pricing.prepare.stage import prepare_equity, prepare_targets
@@ -50,7 +54,7 @@ PACKAGE = ROOT / "src" / "asset_pricing"
 P.data_dir.mkdir(parents=True, exist_ok=True)  # holds doit's state file
 
 DOIT_CONFIG = {
-    "default_tasks": ["pull_equity", "pull_rf", "pull_published", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "pricing", "reports"],
+    "default_tasks": ["pull_equity", "pull_rf", "pull_published", "prepare", "volmanaged", "pull_options", "filter_options", "option_portfolios", "option_published_comparison", "pricing", "reports"],
     "dep_file": str(P.data_dir / ".doit-state.sqlite3"),
     "backend": "sqlite3",
     "verbosity": 2,
@@ -210,6 +214,16 @@ def task_option_portfolios():
     }
 
 
+def task_option_published_comparison():
+    """Put this build's 18 HKM series beside He-Kelly-Manela's published ones (mean, sd, beta, skewness by moneyness)."""
+    return {
+        "actions": [_run(compare_with_published_series)],
+        "file_dep": published_comparison_inputs(P) + _code("options/published.py", "options/stage_portfolios.py"),
+        "targets": [published_comparison_target(P)],
+        "clean": True,
+    }
+
+
 # ---------------------------------------------------------------------------------------------------
 # 3c. Pricing tests of the option portfolios: CAPM and capital-factor alphas, GRS, HKM's two-pass
 #     cross-section, on HKM's published series (real) and on this build's portfolios
@@ -234,6 +248,7 @@ STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     "volmanaged": (volmanaged_targets(P), tuple(VOLMANAGED_SETTINGS)),
     "option_quotes": (filter_options_targets(P, CFG), FILTER_SETTINGS),
     "option_portfolios": (option_portfolio_targets(P), tuple(OPTION_PORTFOLIO_SETTINGS)),
+    "option_published_comparison": ([published_comparison_target(P)], ()),
     "pricing": (pricing_targets(P), tuple(PRICING_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

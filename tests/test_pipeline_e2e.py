@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -161,6 +162,43 @@ def test_option_study_builds_54_cjs_and_18_hkm_series_labelled_synthetic(pipelin
     assert "synthetic option quotes" in index
 
 
+
+def test_default_option_build_resembles_the_published_hkm_series(pipeline):
+    """The four facts of the synthetic default against HKM's published series (real quotes), computed here
+    with numpy on the months both cover (1996-01 … 2012-01), market and rf of the published file for both."""
+    processed = pipeline["root"] / "data" / "processed" / "options"
+    cjs = pd.read_parquet(processed / "cjs_portfolio_returns.parquet")
+    hkm = pd.read_parquet(processed / "hkm_portfolio_returns.parquet")
+    assert cjs["portfolio_id"].nunique() == 54 and hkm["portfolio_id"].nunique() == 18
+    assert cjs["return"].notna().all() and hkm["return"].notna().all()  # no NaN month, whole sample
+    assert len(hkm) == 18 * 275  # 1996-01 … 2018-11
+    published = pd.read_parquet(pipeline["root"] / "data" / "raw" / "published" / "hkm_published_options.parquet")
+    build = hkm.pivot(index="date", columns="portfolio_id", values="return").loc["1996-01":"2012-01"]
+    window = published.loc[build.index]
+    assert len(window) == 193
+    market, rf = window["mkt_rf"].to_numpy(), window["rf"].to_numpy()
+    facts = {}
+    for cp in "CP":
+        for k in range(900, 1101, 25):
+            pid = f"hkm_{cp}_{k}"
+            ours, theirs = build[pid].to_numpy(), window[pid].to_numpy()
+            facts[pid] = {
+                "beta": np.polyfit(market, ours - rf, 1)[0], "beta_published": np.polyfit(market, theirs - rf, 1)[0],
+                "mean": ours.mean(), "sd": ours.std(ddof=1), "sd_published": theirs.std(ddof=1),
+            }
+    facts = pd.DataFrame(facts).T
+    assert (facts["beta"] - facts["beta_published"]).abs().max() <= 0.10
+    assert facts.loc["hkm_C_900", "beta_published"] == pytest.approx(0.84, abs=0.005)  # published calls 0.84 -> 0.57
+    assert facts.loc["hkm_P_900", "beta_published"] == pytest.approx(1.15, abs=0.005)  # published puts 1.15 -> 0.95
+    calls, puts = facts.filter(like="hkm_C", axis=0)["mean"].to_numpy(), facts.filter(like="hkm_P", axis=0)["mean"].to_numpy()
+    assert (np.diff(calls) < 0).all() and (np.diff(puts) < 0).all()  # mean returns fall with moneyness
+    assert (puts > calls).all()  # the put mean exceeds the call mean at every moneyness
+    assert ((facts["sd"] / facts["sd_published"] - 1).abs() <= 0.25).all()
+    comparison = pd.read_csv(pipeline["root"] / "output" / "tables" / "option_published_comparison.csv").set_index("portfolio_id")
+    np.testing.assert_allclose(comparison.loc[facts.index, "beta_build"], facts["beta"].astype(float), rtol=1e-9)
+    assert (comparison["months"] == 193).all() and comparison["correlation"].isna().all()  # synthetic: no replication check
+
+
 def test_pricing_tables_and_report_04(pipeline):
     tables = pipeline["root"] / "output" / "tables"
     cross = pd.read_csv(tables / "option_pricing_cross_section.csv").set_index(["test_assets", "factors"])
@@ -187,7 +225,6 @@ def test_pricing_tables_and_report_04(pipeline):
     assert "Pricing the option portfolios" in report and "(real quotes)" in report and "(synthetic option quotes)" in report
     assert "22.68" in report  # the published capital price of risk, % per month
     assert "04_option_pricing.html" in (pipeline["root"] / "output" / "reports" / "index.html").read_text()
-
 
 def test_raw_pulls_are_kept_in_data_raw(pipeline):
     raw = pipeline["root"] / "data" / "raw"

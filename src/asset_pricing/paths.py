@@ -65,3 +65,8 @@ def raw_options_dir(paths: ProjectPaths, source: str) -> Path:
 def raw_quote_path(paths: ProjectPaths, source: str, year: int) -> Path:
     """Raw quotes of one calendar year of an option source."""
     return raw_options_dir(paths, source) / f"quotes_{year}.parquet"
+
+
+def raw_published_path(paths: ProjectPaths) -> Path:
+    """He-Kelly-Manela's published option series and factors as pulled into DATA_DIR/raw/published/."""
+    return paths.raw / "published" / "hkm_published_options.parquet"

@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 
 from asset_pricing import io
 from asset_pricing.options import portfolios
+from asset_pricing.options import published as published_series
 from asset_pricing.options.engine import YearEngine, open_engine
-from asset_pricing.paths import ProjectPaths
+from asset_pricing.paths import ProjectPaths, raw_published_path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ DAILY_FILE = "cjs_daily_returns.parquet"
 CJS_MONTHLY_FILE = "cjs_portfolio_returns.parquet"
 HKM_MONTHLY_FILE = "hkm_portfolio_returns.parquet"
 SETTINGS_READ = ("MAX_FILL_SHARE", "ALLOW_PARTIAL_MONTHS")  # for doit's config_changed up-to-date check
+COMPARISON_FILE = "option_published_comparison.csv"
+REAL_QUOTE_SOURCES = ("wrds", "files")
 
 
 def options_interim(paths: ProjectPaths) -> Path:
@@ -194,3 +197,40 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
     for frame in outputs:
         frame.attrs["data_source"] = label
     return [io.write_parquet(frame, target, index=False) for frame, target in zip(outputs, option_portfolio_targets(paths))]
+
+
+# --------------------------------------------------------------------------------------------------
+# This build beside the published HKM series
+# --------------------------------------------------------------------------------------------------
+def published_comparison_target(paths: ProjectPaths) -> Path:
+    """OUTPUT_DIR/tables/option_published_comparison.csv (one row per HKM portfolio)."""
+    return paths.tables / COMPARISON_FILE
+
+
+def published_comparison_inputs(paths: ProjectPaths) -> list[Path]:
+    """Files read by :func:`compare_with_published_series` (doit ``file_dep``)."""
+    return [options_interim(paths) / "meta.json", option_portfolio_targets(paths)[2], raw_published_path(paths)]
+
+
+def compare_with_published_series(paths: ProjectPaths, cfg: dict[str, Any] | None = None) -> list[Path]:
+    """Stage: this build's 18 HKM series beside He, Kelly and Manela's published ones (docs/methods.md §6.3).
+
+    Reads the HKM monthly returns, meta.json (source and label) and the published file pulled into
+    data/raw/published/; writes :func:`published_comparison_target`. Correlation and tracking error are
+    filled only when the quotes are real (OPTIONS_SOURCE wrds or files).
+    """
+    meta = read_options_meta(paths)
+    build = io.read_parquet(option_portfolio_targets(paths)[2])
+    published = io.read_parquet(raw_published_path(paths))
+    table = published_series.compare_with_published(
+        build, published, real_quotes=meta.get("source") in REAL_QUOTE_SOURCES, data_source=meta["label"]
+    )
+    compared = table[table["months"] >= 3]
+    if compared.empty:
+        log.warning("no month of this build (%s … %s) overlaps the published HKM series (1986-04 … 2012-01): nothing to compare",
+                    meta["start"], meta["end"])
+    else:
+        log.info("this build beside the published HKM series (%s … %s, %d months): max |beta gap| %.3f, max |sd ratio − 1| %.3f",
+                 compared["first_month"].iloc[0], compared["last_month"].iloc[0], int(compared["months"].iloc[0]),
+                 (compared["beta_build"] - compared["beta_published"]).abs().max(), (compared["sd_ratio"] - 1).abs().max())
+    return [io.write_csv(table, published_comparison_target(paths), index=False)]

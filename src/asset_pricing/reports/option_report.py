@@ -24,7 +24,7 @@ import pandas as pd
 
 from asset_pricing import io
 from asset_pricing.options.portfolios import portfolio_targets, risk_free_holding_return
-from asset_pricing.options.stage_portfolios import option_portfolio_targets, quotes_file, read_options_meta
+from asset_pricing.options.stage_portfolios import option_portfolio_targets, published_comparison_target, quotes_file, read_options_meta
 from asset_pricing.paths import ProjectPaths, project_paths
 from asset_pricing.reports.header import options_header
 
@@ -292,3 +292,89 @@ def missing_summary(daily: pd.DataFrame, cjs_monthly: pd.DataFrame, hkm_monthly:
         "HKM monthly": {"values": len(hkm_monthly), "nan_share": hkm_monthly["return"].isna().mean()},
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------------------------------
+# This build beside the published HKM series
+# --------------------------------------------------------------------------------------------------
+COMPARISON_STATS: dict[str, str] = {"mean": "mean monthly return", "sd": "monthly sd", "beta": "beta on mkt_rf", "skew": "skewness of R − rf"}
+
+
+def load_published_comparison(paths: ProjectPaths | None = None) -> pd.DataFrame:
+    """``_output/tables/option_published_comparison.csv`` (one row per HKM portfolio; see
+    :mod:`asset_pricing.options.published`)."""
+    paths = paths or project_paths()
+    return io.read_table(published_comparison_target(paths))
+
+
+def published_comparison_facts(table: pd.DataFrame) -> dict[str, Any]:
+    """The comparison in numbers, for the report's text: window, largest beta gap, sd ratios, the order of
+    mean returns (rank correlation with moneyness, calls and puts) and how often the put mean beats the call's."""
+    compared = table[table["months"] >= 3]
+    if compared.empty:
+        return {"months": 0}
+    calls, puts = (compared[compared["cp_flag"] == cp].sort_values("moneyness") for cp in ("C", "P"))
+
+    def rank_correlation(frame: pd.DataFrame, column: str) -> float:
+        return float(frame["moneyness"].rank().corr(frame[column].rank()))
+
+    put_above = (puts.set_index("moneyness")["mean_build"] > calls.set_index("moneyness")["mean_build"]).sum()
+    return {
+        "months": int(compared["months"].iloc[0]),
+        "first_month": compared["first_month"].iloc[0],
+        "last_month": compared["last_month"].iloc[0],
+        "max_beta_gap": float((compared["beta_build"] - compared["beta_published"]).abs().max()),
+        "sd_ratio_range": (float(compared["sd_ratio"].min()), float(compared["sd_ratio"].max())),
+        "call_mean_rank_corr": rank_correlation(calls, "mean_build"),
+        "put_mean_rank_corr": rank_correlation(puts, "mean_build"),
+        "put_above_call": int(put_above),
+        "levels": int(len(calls)),
+        "mean_gap_range": (float((compared["mean_build"] - compared["mean_published"]).min()),
+                           float((compared["mean_build"] - compared["mean_published"]).max())),
+        "real_quotes": bool(compared["correlation"].notna().any()),
+    }
+
+
+def published_comparison_text(facts: dict[str, Any], label: str) -> str:
+    """One paragraph of Markdown saying what the comparison shows (numbers from :func:`published_comparison_facts`)."""
+    if not facts["months"]:
+        return ("This build has no month in common with the published series (1986-04 … 2012-01): set "
+                "`OPTIONS_START`/`OPTIONS_END` to overlap it to compare.")
+    low, high = facts["sd_ratio_range"]
+    text = (
+        f"On the {facts['months']} months both cover ({facts['first_month']} … {facts['last_month']}), this build "
+        f"(**{label}**) has every HKM beta within {facts['max_beta_gap']:.2f} of the published one and monthly "
+        f"standard deviations {low:.2f}–{high:.2f} times the published ones. Mean returns "
+        f"{'fall' if facts['call_mean_rank_corr'] < 0 else 'rise'} with moneyness for calls (rank correlation "
+        f"{facts['call_mean_rank_corr']:.2f}) and {'fall' if facts['put_mean_rank_corr'] < 0 else 'rise'} for puts "
+        f"({facts['put_mean_rank_corr']:.2f}); the put mean exceeds the call mean at {facts['put_above_call']} of "
+        f"{facts['levels']} moneyness levels (published: −0.98, −1.00, 9 of 9)."
+    )
+    if facts["real_quotes"]:
+        text += " The quotes are real, so the last columns are the replication check: the correlation of each series with the published one and the monthly tracking error."
+    else:
+        gap_low, gap_high = facts["mean_gap_range"]
+        text += (f" The levels of mean returns are not a target of the synthetic panel: they differ from the real ones by "
+                 f"{gap_low:+.2%} to {gap_high:+.2%} a month (`docs/methods.md` §6.3). With synthetic quotes there is no "
+                 "replication check (correlation and tracking error need real quotes: `OPTIONS_SOURCE=wrds` or `files`).")
+    return text
+
+
+def plot_published_comparison(table: pd.DataFrame, label: str) -> plt.Figure:
+    """Mean, sd, beta and skewness by moneyness: published (dashed) and this build (solid), calls and puts."""
+    compared = table[table["months"] >= 3]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    colors = {"C": "tab:blue", "P": "tab:red"}
+    for ax, (stat, title) in zip(axes, COMPARISON_STATS.items()):
+        scale = 100.0 if stat in ("mean", "sd") else 1.0
+        for cp, name in (("C", "calls"), ("P", "puts")):
+            rows = compared[compared["cp_flag"] == cp].sort_values("moneyness")
+            ax.plot(rows["moneyness"], rows[f"{stat}_published"] * scale, "--o", color=colors[cp], ms=3, label=f"{name}, published (real)")
+            ax.plot(rows["moneyness"], rows[f"{stat}_build"] * scale, "-o", color=colors[cp], ms=3, label=f"{name}, this build")
+        ax.set_title(title + (" (%)" if scale == 100.0 else ""))
+        ax.set_xlabel("moneyness K/S")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"HKM portfolios: published (He, Kelly and Manela 2017) vs this build ({label})", y=1.02)
+    fig.tight_layout()
+    return fig

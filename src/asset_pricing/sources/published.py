@@ -38,12 +38,11 @@ import numpy as np
 import pandas as pd
 
 from asset_pricing.io import DataValidationError, require_columns, write_parquet, write_text
-from asset_pricing.paths import ProjectPaths
+from asset_pricing.paths import ProjectPaths, raw_published_path
 
 log = logging.getLogger(__name__)
 
 PUBLISHED_FILE = "hkm_published_options.csv"
-RAW_FILE = "hkm_published_options.parquet"
 CITATION = (
     "He, Kelly and Manela (2017), 'Intermediary asset pricing: New evidence from many asset classes', "
     "Journal of Financial Economics 126(1), 1-35; option portfolios built by Constantinides, Jackwerth and "
@@ -113,11 +112,6 @@ def published_option_returns(published: pd.DataFrame) -> pd.DataFrame:
     require_columns(published, OPTION_IDS, "published HKM series")
     long = published[list(OPTION_IDS)].rename_axis("date").reset_index().melt(id_vars="date", var_name="portfolio_id", value_name="return")
     return long.dropna(subset=["return"])[["portfolio_id", "date", "return"]].reset_index(drop=True)
-
-
-def raw_published_path(paths: ProjectPaths) -> Path:
-    """data/raw/published/hkm_published_options.parquet (the pull's target)."""
-    return paths.raw / "published" / RAW_FILE
 
 
 def pull_published(paths: ProjectPaths, cfg: dict[str, Any] | None = None) -> list[Path]:

@@ -170,7 +170,8 @@ Calibration to the published series (generator version 3)
 
     Version 2 (λ = 0.94, VP = 1.1, R = 1.5, Λ = 0.08, news 1.4/0.6) gave put betas 1.36 → 1.02 and
     put means that rose with moneyness. Two features of the published series the model does not
-    reproduce: their levels of mean returns (most portfolios earn 0.3–0.8% a month more here) and a
+    reproduce: their levels of mean returns (most portfolios earn 0.3–0.8% a month more here, the
+    out-of-the-money calls up to 0.6% less) and a
     common gap in betas (ours 0.05–0.09 higher for calls and puts alike), which no lever of an IV surface
     moves in the same direction for long calls and short puts.
 
