@@ -197,6 +197,10 @@ def test_default_option_build_resembles_the_published_hkm_series(pipeline):
     comparison = pd.read_csv(pipeline["root"] / "output" / "tables" / "option_published_comparison.csv").set_index("portfolio_id")
     np.testing.assert_allclose(comparison.loc[facts.index, "beta_build"], facts["beta"].astype(float), rtol=1e-9)
     assert (comparison["months"] == 193).all() and comparison["correlation"].isna().all()  # synthetic: no replication check
+    report = (pipeline["root"] / "output" / "reports" / "03_option_portfolios.html").read_text()
+    assert "This build beside the published HKM series" in report and "On the 193 months both cover" in report
+    pricing = (pipeline["root"] / "output" / "reports" / "04_option_pricing.html").read_text()
+    assert "<title>Pricing the option portfolios — published real series and synthetic option quotes</title>" in pricing
 
 
 def test_pricing_tables_and_report_04(pipeline):

@@ -61,5 +61,20 @@ def test_committed_notebooks_have_no_outputs_and_declare_their_study(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
-    assert nb.metadata["asset_pricing"]["study"] in {"equity", "options"}
+    assert nb.metadata["asset_pricing"]["study"] in {"equity", "options", "pricing"}
     assert "sys.path" not in "".join(cell.source for cell in nb.cells)
+
+
+def test_headers_name_synthetic_quotes_and_the_pricing_report_names_both_sources():
+    from asset_pricing.reports.header import study_header
+
+    paths = project_paths()
+    folder = paths.interim / "options"
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"source": "synthetic", "label": "synthetic option quotes", "start": "1996-01-01", "end": "2018-11-30"}))
+    options, pricing = study_header("options", paths), study_header("pricing", paths)
+    assert options.title_suffix == "synthetic option quotes" and options.synthetic
+    assert pricing.title_suffix == "published real series and synthetic option quotes"
+    assert "published option portfolios (real quotes" in pricing.source and "synthetic option quotes (OPTIONS_SOURCE=synthetic)" in pricing.source
+    (folder / "meta.json").write_text(json.dumps({"source": "wrds", "label": "OptionMetrics (WRDS)", "start": "1996-01-01", "end": "2018-11-30"}))
+    assert study_header("options", paths).title_suffix == "" and study_header("pricing", paths).title_suffix == ""

@@ -110,7 +110,7 @@ def build_report(path: Path, paths: ProjectPaths) -> list[Path]:
     started = datetime.now()
     nb = execute_notebook(path)
     header = study_header(info.study, paths)
-    title = f"{info.title} — synthetic option quotes" if header.synthetic else info.title
+    title = f"{info.title} — {header.title_suffix}" if header.title_suffix else info.title
     nb.metadata["title"] = title
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     html_path = io.write_text(body, paths.reports / f"{info.stem}.html")

@@ -25,6 +25,7 @@ class StudyHeader:
     window: str
     split: str = ""
     synthetic: bool = False
+    title_suffix: str = ""  # appended to the report's title, e.g. "synthetic option quotes"
 
     def markdown(self, show_split: bool = True) -> str:
         """The header as Markdown lines (``show_split=False`` for reports that do not depend on TRAIN_END)."""
@@ -60,16 +61,32 @@ def options_header(paths: ProjectPaths | None = None) -> StudyHeader:
     """Header of the option study from ``data/interim/options/meta.json`` (written by the filter stage)."""
     paths = paths or project_paths()
     meta = json.loads((paths.interim / "options" / "meta.json").read_text())
+    synthetic = meta["source"] == "synthetic"
     return StudyHeader(
         study="options",
         source=f"{meta['label']} (OPTIONS_SOURCE={meta['source']})",
         window=f"{meta['start']} … {meta['end']}",
-        synthetic=meta["source"] == "synthetic",
+        synthetic=synthetic,
+        title_suffix=meta["label"] if synthetic else "",
+    )
+
+
+def pricing_header(paths: ProjectPaths | None = None) -> StudyHeader:
+    """Header of the pricing tests: HKM's published series (real quotes) and this build's option series."""
+    build = options_header(paths)
+    return StudyHeader(
+        study="pricing",
+        source=f"He-Kelly-Manela (2017) published option portfolios (real quotes, 1986-04 … 2012-01); this build: {build.source}",
+        window=f"published 1986-04 … 2012-01; this build {build.window}",
+        synthetic=build.synthetic,
+        title_suffix=f"published real series and {build.title_suffix}" if build.synthetic else "",
     )
 
 
 def study_header(study: str, paths: ProjectPaths | None = None) -> StudyHeader:
-    """Header for ``study`` = 'equity' or 'options'."""
+    """Header for ``study`` = 'equity', 'options' or 'pricing'."""
     if study == "options":
         return options_header(paths)
+    if study == "pricing":
+        return pricing_header(paths)
     return equity_header(paths)
