@@ -27,3 +27,10 @@ def test_implied_volatility_of_a_deep_in_the_money_call():
     price = bs_price(100.0, 20.0, 1.0, 0.03, 0.0, 0.9, True)
     assert price > 20.0 * np.exp(-0.03)
     assert implied_volatility(price, 100.0, 20.0, 1.0, 0.03, 0.0, True) == pytest.approx(0.9, abs=1e-6)
+
+
+def test_implied_volatility_of_one_price_against_several_strikes_has_their_shape():
+    price = bs_price(100.0, 100.0, 0.25, 0.02, 0.0, 0.2, False)
+    implied = implied_volatility(price, 100.0, np.array([90.0, 100.0, 110.0]), 0.25, 0.02, 0.0, False)
+    assert implied.shape == (3,)
+    assert implied[1] == pytest.approx(0.2, abs=1e-8)

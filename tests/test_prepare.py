@@ -77,10 +77,12 @@ def test_realized_variance_needs_at_least_two_days():
 
 def test_zero_return_share_counts_valid_days_only():
     # A: 2 zero returns out of 4 valid days (the NaN day is not a day with a price); B: no valid day → NaN.
-    returns = pd.DataFrame({"A": [0.0, 0.01, np.nan, 0.0, -0.02], "B": [np.nan] * 5}, index=pd.bdate_range("2020-01-01", periods=5))
+    returns = pd.DataFrame({"A": [0.0, 0.01, np.nan, 0.0, -0.02], "B": [np.nan] * 5, "C": [np.nan, 0.0, np.nan, np.nan, np.nan]},
+                           index=pd.bdate_range("2020-01-01", periods=5))
     share = equity.zero_return_share(returns)
     assert share["A"] == pytest.approx(0.5)
     assert np.isnan(share["B"])
+    assert share["C"] == 1.0  # its one valid day is a zero return
 
 
 def test_window_includes_its_first_and_last_day():

@@ -202,26 +202,33 @@ def test_diagnostics_and_one_asset_month_hand_computed():
     months = pd.date_range("2020-01-31", periods=4, freq="ME", name="date")
     returns = pd.DataFrame({"A": [0.02, 0.10, 0.01, 0.05], "B": [0.04, -0.02, 0.03, np.nan]}, index=months)
     rf = pd.Series([0.001, 0.002, 0.001, 0.001], index=months)
-    exposure_assets_lag = pd.DataFrame({"A": [np.nan, 2.0, 1.0, 1.0], "B": [np.nan, 0.5, 1.0, 1.0]}, index=months)
+    exposure_assets_lag = pd.DataFrame({"A": [np.nan, 2.0, 1.0, 1.0], "B": [np.nan, 0.4, 1.0, 1.0]}, index=months)
     exposure_common_lag = pd.Series([np.nan, 1.5, np.nan, 1.0], index=months)  # no market signal for March
+    # inputs that reach beyond the returns (an extra month, an extra asset) are cut to the returns' months and assets
+    may = pd.Timestamp("2020-05-31")
+    rf = pd.concat([rf, pd.Series([0.001], index=[may])])
+    exposure_assets_lag = pd.concat([exposure_assets_lag, pd.DataFrame({"A": [1.0], "B": [1.0]}, index=[may])]).assign(C=3.0)
+    exposure_common_lag = pd.concat([exposure_common_lag, pd.Series([1.0], index=[may])])
+    assert strategies.investable_assets(returns, exposure_assets_lag).shape == (4, 2)
     table = strategies.strategy_returns(returns, rf, exposure_common_lag, exposure_assets_lag)
+    assert table.index.equals(months)
     assert table.index.name == "date"
     assert np.isnan(table.loc["2020-03-31", "common_excess"])
     assert table.loc["2020-04-30", "ew"] == pytest.approx(0.05)  # B has no return: A alone, weight 1
     assert table.loc["2020-04-30", "onefactor_excess"] == pytest.approx(1.0 * (0.05 - 0.001))
     diagnostics = strategies.strategy_diagnostics(returns, rf, exposure_common_lag, exposure_assets_lag)
-    assert diagnostics.index.name == "date" and diagnostics["n_assets"].dtype == np.int64
+    assert diagnostics.index.equals(months) and diagnostics["n_assets"].dtype == np.int64
     assert diagnostics["n_assets"].tolist() == [0, 2, 2, 1]
     # positions per month: ew w_i; common x_{t-1} w_i; one-factor x_{i,t-1} w_i (0 when undefined)
-    # Feb: ew (.5, .5), common (.75, .75), one-factor (1.0, .25); Mar: ew (.5, .5), common (0, 0), one-factor (.5, .5)
+    # Feb: ew (.5, .5), common (.75, .75), one-factor (1.0, .2); Mar: ew (.5, .5), common (0, 0), one-factor (.5, .5)
     # Apr: ew (1, 0), common (1, 0), one-factor (1, 0)
     expected = pd.DataFrame({
         "exposure_ew": [np.nan, 1.0, 1.0, 1.0],
         "exposure_common": [np.nan, 1.5, np.nan, 1.0],
-        "exposure_onefactor": [np.nan, 1.25, 1.0, 1.0],
+        "exposure_onefactor": [np.nan, 1.2, 1.0, 1.0],
         "turnover_ew": [0.0, 1.0, 0.0, 0.5 + 0.5],
         "turnover_common": [0.0, 1.5, 1.5, 1.0],
-        "turnover_onefactor": [0.0, 1.25, 0.5 + 0.25, 0.5 + 0.5],
+        "turnover_onefactor": [0.0, 1.2, 0.5 + 0.3, 0.5 + 0.5],
     }, index=months)
     pd.testing.assert_frame_equal(diagnostics[expected.columns], expected, rtol=1e-12)
 
@@ -239,6 +246,25 @@ def test_expanding_match_volatility_scale_hand_computed():
     k = [statistics.stdev(f[:m]) / statistics.stdev(managed[:m]) for m in (2, 3, 4)]
     assert k[0] == pytest.approx(0.625)  # (0.05/√2) / (0.08/√2)
     np.testing.assert_allclose(scale["A"].to_numpy(), [np.nan, np.nan, np.nan, *k], rtol=1e-12)
+    at_least_three = signals.calibrate_scale(signal, months[2], calibration="expanding", scaling_target="match_volatility",
+                                             unmanaged_excess=excess, min_months=3)
+    np.testing.assert_allclose(at_least_three["A"].to_numpy(), [np.nan] * 4 + k[1:], rtol=1e-12)
+    # unmanaged returns given for more months and series than the signal: only the signal's are used
+    wider = pd.concat([pd.DataFrame({"A": [0.5]}, index=[pd.Timestamp("1999-12-31")]), excess]).assign(B=0.01)
+    pd.testing.assert_frame_equal(
+        signals.calibrate_scale(signal, months[2], calibration="expanding", scaling_target="match_volatility",
+                                unmanaged_excess=wider, min_months=2),
+        scale,
+    )
+
+
+def test_match_volatility_needs_the_unmanaged_returns_and_scaling_target_is_checked():
+    months = pd.date_range("2000-01-31", periods=4, freq="ME", name="date")
+    signal = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0]}, index=months)
+    with pytest.raises(ValueError, match="SCALING_TARGET=match_volatility needs the unmanaged excess returns"):
+        signals.calibrate_scale(signal, months[1], scaling_target="match_volatility")
+    with pytest.raises(SettingsError, match="Setting SCALING_TARGET='sharpe' is invalid"):
+        signals.calibrate_scale(signal, months[1], scaling_target="sharpe")
 
 
 def test_scale_defaults_to_training_mean_exposure_and_a_first_month_train_end():
@@ -252,7 +278,7 @@ def test_zero_volatility_training_returns_give_no_scale():
     months = pd.date_range("2000-01-31", periods=4, freq="ME", name="date")
     signal = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0]}, index=months)
     flat = pd.DataFrame({"A": [0.01, 0.01, 0.01, 0.02]}, index=months)  # std 0 in training → k = 0, no exposure
-    with pytest.warns(signals.ExcludedAssetWarning, match="A"):
+    with pytest.warns(signals.ExcludedAssetWarning, match="A: no variance signal in the training window"):
         scale = signals.calibrate_scale(signal, months[2], scaling_target="match_volatility", unmanaged_excess=flat)
     assert scale["A"].isna().all()
 
@@ -264,10 +290,12 @@ def test_max_leverage_below_one_is_a_valid_cap():
 
 def test_signal_with_a_missing_calendar_month_is_an_error():
     months = pd.DatetimeIndex(["2000-01-31", "2000-02-29", "2000-04-30"], name="date")
-    with pytest.raises(ValueError, match="every calendar month-end"):
+    with pytest.raises(ValueError, match="signal: the index must hold every calendar month-end"):
         signals.calibrate_scale(pd.DataFrame({"A": [1.0, 2.0, 3.0]}, index=months), months[1])
-    with pytest.raises(ValueError, match="every calendar month-end"):
+    with pytest.raises(ValueError, match="exposure: the index must hold every calendar month-end"):
         signals.lagged_exposure(pd.DataFrame({"A": [1.0, 2.0, 3.0]}, index=months))
+    with pytest.raises(ValueError, match="No months to split"):
+        signals.validate_train_end(pd.DatetimeIndex([]), pd.Timestamp("2000-01-31"))
 
 
 def test_start_and_end_dates_are_inclusive_and_bound_every_output():
@@ -275,13 +303,18 @@ def test_start_and_end_dates_are_inclusive_and_bound_every_output():
     start, end = pd.Timestamp("2003-03-03"), pd.Timestamp("2006-10-31")  # first and last trading day of their months
     result = run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=start, end_date=end))
     months = pd.date_range("2003-03-31", "2006-10-31", freq="ME", name="date")
-    for frame in (result.monthly_asset_returns, result.common_vol_signal, result.onefactor_signals):
-        assert frame.index.equals(months)
+    for frame in (result.monthly_asset_returns, result.common_vol_signal, result.onefactor_signals, result.strategy_returns):
+        assert frame.index.equals(months) and frame.index.name == "date"
     march = daily.loc["2003-03-03":"2003-03-31"]
     assert result.monthly_asset_returns.loc["2003-03-31", "S0"] == pytest.approx(np.prod(1 + march["S0"]) - 1, rel=1e-12)
     october = daily.loc["2006-10-01":"2006-10-31"]
     assert result.monthly_asset_returns.loc["2006-10-31", "S1"] == pytest.approx(np.prod(1 + october["S1"]) - 1, rel=1e-12)
-    assert result.strategy_returns.index.equals(months)
+    # EWMA: the market's decay starts at START_DATE as well (no day before it enters)
+    ewma = run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=start, end_date=end, variance_model="ewma"))
+    expected = variance.ewma_variance(market.loc[start:end].to_frame("market"), 0.94, 2)["market"]
+    np.testing.assert_allclose(ewma.common_vol_signal["sigma2_mkt"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    with pytest.raises(DataValidationError, match="daily_returns: no rows between START_DATE and END_DATE"):
+        run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=pd.Timestamp("2010-01-01"), end_date=pd.Timestamp("2010-12-31")))
 
 
 def test_expanding_calibration_reaches_the_common_scale():
@@ -316,8 +349,11 @@ def test_calibration_summary_hand_counts():
 def test_market_without_a_positive_training_variance_is_an_error_naming_train_end():
     daily, market, market_vol, rf = synthetic_panel()
     market_vol.loc[market_vol.index <= TRAIN_END, "sigma2"] = 0.0  # a stale index throughout training
-    with pytest.raises(DataValidationError, match="no valid month in the training window.*TRAIN_END=2004-12-31"):
+    with pytest.raises(DataValidationError, match="no valid month in the training window.*TRAIN_END=2004-12-31.*cannot be calibrated"):
         run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END))
+    market_vol.loc[TRAIN_END, "sigma2"] = 1e-4  # the month that ends on TRAIN_END belongs to training
+    result = run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END))
+    assert result.common_vol_signal["k_common"].iloc[0] == pytest.approx(1e-4)  # 1 / mean(1/σ²) over that one month
 
 
 # --- bad input --------------------------------------------------------------------------------------
@@ -374,7 +410,10 @@ def test_asset_without_training_data_is_excluded_with_a_warning_naming_it():
     assert (result.diagnostics.loc[TRAIN_END:, "n_assets"].iloc[1:] == 3).all()
 
 
-@pytest.mark.parametrize("train_end, words", [("2002-06-30", "before the first month"), ("2006-12-31", "on or after the last month")])
+@pytest.mark.parametrize("train_end, words", [
+    ("2002-06-30", "before the first month 2003-01 of the data, so the training window is empty"),
+    ("2006-12-31", "on or after the last month 2006-12 of the data, so the evaluation window is empty"),
+])
 def test_train_end_outside_the_data_is_an_error_naming_train_end(train_end, words):
     daily, market, market_vol, rf = synthetic_panel()
     with pytest.raises(SettingsError, match=f"TRAIN_END=.*{words}"):
@@ -439,3 +478,18 @@ def test_rrc_zero_variance_months_have_no_signal_on_embedded_data(embedded_panel
     after = zero_months + pd.offsets.MonthEnd(1)
     assert result.onefactor_signals.loc[after, ("exposure_i_lag", "RRC")].isna().all()
     assert (result.diagnostics.loc[after, "n_assets"] == 19).all()
+
+
+def test_month_helpers_name_the_index_date_and_map_to_month_ends():
+    from asset_pricing.volmanaged.returns import calendar_months, excess_returns, finite_or_nan, to_month_end
+
+    days = pd.to_datetime(["2020-01-15", "2020-02-03", "2020-02-10", "2020-04-01"])
+    assert list(to_month_end(days)) == [pd.Timestamp(d) for d in ("2020-01-31", "2020-02-29", "2020-02-29", "2020-04-30")]
+    assert to_month_end(days).name == "date"
+    months = calendar_months(days)
+    assert list(months) == list(pd.date_range("2020-01-31", "2020-04-30", freq="ME")) and months.name == "date"
+    monthly = pd.DataFrame({"A": [0.01, 0.02]}, index=months[:2])
+    rf = pd.Series([0.001, 0.002, 0.003], index=months[:3])
+    pd.testing.assert_frame_equal(excess_returns(monthly, rf), pd.DataFrame({"A": [0.009, 0.018]}, index=months[:2]))
+    cleaned = finite_or_nan(pd.DataFrame({"A": [-np.inf, np.inf, 1.0]}))
+    assert cleaned["A"].isna().tolist() == [True, True, False]

@@ -279,16 +279,17 @@ def bootstrap_p_by_loops(a: np.ndarray, b: np.ndarray, n_draws: int, block: int,
     return (1 + exceed) / (1 + n_draws)
 
 
-def test_bootstrap_p_value_equals_a_loop_over_draws_and_blocks():
+@pytest.mark.parametrize("n_obs, n_draws, block", [(60, 200, 4), (12, 400, 3)])  # ⌈60^{1/3}⌉ = ⌈3.91⌉, ⌈12^{1/3}⌉ = ⌈2.29⌉
+def test_bootstrap_p_value_equals_a_loop_over_draws_and_blocks(n_obs, n_draws, block):
     rng = np.random.default_rng(21)
-    a = 0.01 + 0.04 * rng.standard_normal(60)
-    b = 0.004 + 0.04 * rng.standard_normal(60) + 0.5 * a
-    result = evaluation.sharpe_difference_bootstrap(pd.Series(a), pd.Series(b), n_draws=200)
-    assert result["bootstrap_block"] == 4  # ⌈60^{1/3}⌉ = ⌈3.91⌉
-    expected = bootstrap_p_by_loops(a, b, n_draws=200, block=4, seed=evaluation.BOOTSTRAP_SEED)
+    a = 0.01 + 0.04 * rng.standard_normal(n_obs)
+    b = 0.004 + 0.04 * rng.standard_normal(n_obs) + 0.5 * a
+    result = evaluation.sharpe_difference_bootstrap(pd.Series(a), pd.Series(b), n_draws=n_draws)
+    assert result["bootstrap_block"] == block
+    expected = bootstrap_p_by_loops(a, b, n_draws=n_draws, block=block, seed=evaluation.BOOTSTRAP_SEED)
     assert 0.1 < expected < 0.9  # a p-value that moves with every draw
     assert result["sharpe_diff_p_bootstrap"] == pytest.approx(expected, abs=1e-15)
-    swapped = evaluation.sharpe_difference_bootstrap(pd.Series(b), pd.Series(a), n_draws=200)
+    swapped = evaluation.sharpe_difference_bootstrap(pd.Series(b), pd.Series(a), n_draws=n_draws)
     assert swapped["sharpe_diff_p_bootstrap"] == pytest.approx(expected, abs=1e-15)
 
 

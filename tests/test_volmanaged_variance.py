@@ -159,10 +159,11 @@ def test_ewma_decay_outside_zero_one_is_an_error_naming_the_setting(decay):
         variance.ewma_variance(garch_like_panel(), decay=decay, min_days=10)
 
 
-def test_garch_fit_is_arch_constant_mean_garch_1_1_with_normal_errors_on_training_days():
+@pytest.mark.parametrize("scale", [1.0, 0.3])  # 0.3: a daily variance of 0.06 %², which arch would rescale if asked
+def test_garch_fit_is_arch_constant_mean_garch_1_1_with_normal_errors_on_training_days(scale):
     from arch import arch_model
 
-    daily = garch_like_panel(n_assets=1)["G0"]
+    daily = garch_like_panel(n_assets=1)["G0"] * scale
     params = variance.fit_garch(daily, TRAIN_END)
     training = daily.loc[:TRAIN_END] * 100
     reference = arch_model(training, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(disp="off")
