@@ -36,6 +36,7 @@ from asset_pricing.prepare.stage import prepare_equity, prepare_targets
 from asset_pricing.pricing.stage import SETTINGS_READ as PRICING_SETTINGS
 from asset_pricing.pricing.stage import build_pricing, pricing_inputs, pricing_targets
 from asset_pricing.reports.build import ReportError, build_report, notebook_info, write_index
+from asset_pricing.reports.methods_page import METHODS_HTML, MethodsPageError, write_methods_page
 from asset_pricing.sources.option_pull import SETTINGS_READ as OPTION_PULL_SETTINGS
 from asset_pricing.sources.option_pull import pull_options, pull_options_targets
 from asset_pricing.sources.published import packaged_file, pull_published, raw_published_path
@@ -84,7 +85,8 @@ def _run(stage: Callable[..., Any]) -> Callable[[], TaskFailed | None]:
     def action() -> TaskFailed | None:
         try:
             stage(P, CFG)
-        except (DataValidationError, settings.SettingsError, ConnectionError, FileNotFoundError, ReportError, BenchmarkError) as exc:
+        except (DataValidationError, settings.SettingsError, ConnectionError, FileNotFoundError, ReportError, MethodsPageError,
+                BenchmarkError) as exc:
             return TaskFailed(str(exc))
         return None
 
@@ -252,10 +254,11 @@ STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     "pricing": (pricing_targets(P), tuple(PRICING_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+METHODS_PAGE = ROOT / "docs" / "methods.md"
 
 
 def task_reports():
-    """Execute every notebook in notebooks/ and export it to _output/reports/<name>.html, with an index page."""
+    """Execute every notebook in notebooks/ and export it to _output/reports/<name>.html, with the methods page and an index."""
     entries = []
     for notebook in NOTEBOOKS:
         info = notebook_info(notebook)
@@ -266,16 +269,24 @@ def task_reports():
             "name": notebook.stem,
             "doc": info.title,
             "actions": [_run(lambda paths, cfg, nb=notebook: build_report(nb, paths))],
-            "file_dep": [notebook] + [f for files, _ in uses for f in files] + _code("reports"),
+            "file_dep": [notebook] + [f for files, _ in uses for f in files] + [f for f in _code("reports") if f.name != "methods_page.py"],
             "targets": [P.reports / f"{notebook.stem}.html", entry],
             "uptodate": [_settings(*sorted({s for _, names in uses for s in names}))],
             "clean": True,
         }
     yield {
+        "name": "methods",
+        "doc": "The methods page docs/methods.md rendered to HTML beside the reports (formulas as MathML, offline).",
+        "actions": [_run(lambda paths, cfg: write_methods_page(METHODS_PAGE, paths))],
+        "file_dep": [METHODS_PAGE, PACKAGE / "reports" / "methods_page.py"],
+        "targets": [P.reports / METHODS_HTML],
+        "clean": True,
+    }
+    yield {
         "name": "index",
-        "doc": "Index of the reports: title, description, data source, window, build time.",
+        "doc": "Index of the reports: a link to the methods page; title, description, data source, window, build time.",
         "actions": [_run(lambda paths, cfg: write_index(paths, entries))],
-        "file_dep": entries,
+        "file_dep": entries + [P.reports / METHODS_HTML, PACKAGE / "reports" / "build.py"],
         "targets": [P.reports / "index.html"],
         "clean": True,
     }

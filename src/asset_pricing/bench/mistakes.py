@@ -500,7 +500,7 @@ def zero_variance_findings(result: VolManagedResult, train_end: pd.Timestamp) ->
     """Mistake 7b: months with σ² = 0 (a price that does not move all month) kept as a signal 1/0 = +∞.
 
     Kept, the training mean of the signal is +∞ and k = 1/mean(s) is 0 or, with a fallback k = 1 when the
-    mean is not finite (what the construction this project grew from does), the exposure is 1/σ² itself:
+    mean is not finite (a common fallback in hand-written code), the exposure is 1/σ² itself:
     thousands in ordinary months, +∞ after a stale one. The project sets 1/0 to NaN
     (:func:`~asset_pricing.volmanaged.signals.inverse_variance_signal`).
     """

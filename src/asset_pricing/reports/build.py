@@ -121,7 +121,8 @@ def build_report(path: Path, paths: ProjectPaths) -> list[Path]:
 
 
 def write_index(paths: ProjectPaths, entries: list[Path]) -> Path:
-    """``index.html``: one row per report with title, description, data source, window and build time."""
+    """``index.html``: a link to the methods page, then one row per report with title, description, data
+    source, window and build time."""
     rows = []
     for entry_path in sorted(entries):
         entry = json.loads(Path(entry_path).read_text())
@@ -136,8 +137,13 @@ def write_index(paths: ProjectPaths, entries: list[Path]) -> Path:
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Reports — asset_pricing</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}}table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #ddd;padding:.5rem;text-align:left;vertical-align:top}}small{{color:#555}}</style></head>
-<body><h1>Reports</h1><p>Built by <code>doit</code>; each report is an executed notebook from <code>notebooks/</code>.</p>
+td,th{{border-bottom:1px solid #ddd;padding:.5rem;text-align:left;vertical-align:top}}small{{color:#555}}
+.methods{{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.6rem 1rem;font-size:110%}}</style></head>
+<body><h1>Reports</h1>
+<p class="methods"><a href='methods.html'><strong>Methods</strong></a> — every rule these reports are built by, in words
+and formulas, with the papers they come from and the replication mistakes the project avoids
+(<code>docs/methods.md</code>).</p>
+<p>Built by <code>doit</code>; each report is an executed notebook from <code>notebooks/</code>.</p>
 <table><thead><tr><th>Report</th><th>Data source</th><th>Window</th><th>Built</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table></body></html>
