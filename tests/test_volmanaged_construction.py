@@ -427,6 +427,14 @@ def test_all_nan_market_variance_is_an_error():
         run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=TRAIN_END))
 
 
+def test_expanding_calibration_without_twelve_earlier_months_is_an_error():
+    daily, market, market_vol, rf = synthetic_panel(start="2003-01-01", end="2003-12-31")
+    config = VolManagedConfig(train_end=pd.Timestamp("2003-06-30"), calibration="expanding")
+    with pytest.warns(signals.ExcludedAssetWarning, match="any expanding window"):
+        with pytest.raises(DataValidationError, match="too few months with a signal to calibrate the common scale k"):
+            run_volmanaged(daily, market, market_vol, rf, config)
+
+
 @pytest.mark.parametrize("max_leverage", [0.0, -1.0])
 def test_non_positive_max_leverage_is_an_error(max_leverage):
     daily, market, market_vol, rf = synthetic_panel()
