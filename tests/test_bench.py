@@ -23,13 +23,13 @@ def test_tiny_benchmark_writes_results_with_every_step_and_cleans_its_workspace(
     results_json, results_md = benchmark_targets(paths)
     results = json.loads(results_json.read_text())
     measured = set(results["measurements"])
-    assert {"options_generate", "options_full", "portfolio_stage", "portfolio_seed_reference", "smile_filter_project",
+    assert {"options_generate", "options_full", "portfolio_stage", "portfolio_naive_reference", "smile_filter_project",
             "smile_filter_reference", "options_growth_10000", "volmanaged"} <= measured
     for summary in results["measurements"].values():
         assert summary["n_runs"] >= 1 and summary["best_seconds"] <= summary["median_seconds"]
         assert summary["median_rss_mb"] > 50  # a python process with pandas loaded: the RSS is real
     assert results["figures"]["raw_quotes"] > 10_000
-    reference = results["measurements"]["portfolio_seed_reference"]["extra"]
+    reference = results["measurements"]["portfolio_naive_reference"]["extra"]
     assert reference["kernel_max_abs_difference"] < 1e-12 and reference["kernel_weights_compared"] > 1000
     assert results["measurements"]["smile_filter_reference"]["extra"]["decisions_differing"] == 0
     assert results["measurements"]["options_full"]["runs"][0]["call_seconds"].__len__() == 2  # filters, then portfolios

@@ -1,4 +1,4 @@
-"""CJS/HKM option portfolios (SPEC §3.3, "CJS missing prices", §3.6, §4): hand-computed cases, invariants,
+"""CJS/HKM option portfolios (docs/methods.md §4, §4.4, §5): hand-computed cases, invariants,
 every bad input of the issue, the year boundary, and the beta of leverage-adjusted calls and puts."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def test_kernel_weights_match_hand_computation_with_floor_and_renormalization():
 
 
 def test_a_quote_between_two_targets_counts_in_both():
-    # CJS weight every quote of the type (seed 003 defect 6: no nearest-bucket assignment).
+    # CJS weight every quote of the type (docs/methods.md §9.3: no nearest-bucket assignment).
     weights = pf.kernel_weights(np.array([False, False]), np.zeros(2, np.int64), np.array([0.9125, 1.1]), np.array([30.0, 30.0]))
     ids = pf.portfolio_targets()["portfolio_id"].to_numpy()
     holders = set(ids[weights.portfolio[weights.row == 0]])
@@ -513,4 +513,4 @@ def test_calls_and_puts_have_market_beta_near_plus_one_in_a_black_scholes_world(
     assert len(calls) == len(puts) == 27
     assert betas.between(0.8, 1.2).all(), betas[~betas.between(0.8, 1.2)]
     assert 0.95 <= calls.median() <= 1.05
-    assert 0.95 <= puts.median() <= 1.05  # seed 003's construction gives about 0 for both
+    assert 0.95 <= puts.median() <= 1.05  # lagging within a portfolio id gives about 0 for both (docs/methods.md §9.1)

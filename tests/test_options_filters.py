@@ -1,4 +1,4 @@
-"""CJS quote filters (SPEC §3.2): a hand-made case for each filter, the grouped smile fit, the mergeable
+"""CJS quote filters (docs/methods.md §3.2): a hand-made case for each filter, the grouped smile fit, the mergeable
 moments, the synthetic panel's ground truth, and the year-by-year stage (outputs, year boundary, a
 missing or corrupt year)."""
 

@@ -1,4 +1,4 @@
-"""Synthetic OptionMetrics-format panel (SPEC §3.5): determinism, contract structure, the two rates
+"""Synthetic OptionMetrics-format panel (docs/methods.md §6): determinism, contract structure, the two rates
 (T-bill accrual, pricing rate 40 bp above), the sampling (concentrated where the CJS portfolios need
 quotes, evenly spaced strikes, the same moneyness density at every index level), prices and ticks, the
 volatility surface (level, term structure, skew, leverage effect, persistent quote noise), planted
@@ -36,7 +36,7 @@ from asset_pricing.sources.synthetic_options import (
 )
 from asset_pricing.paths import project_paths
 
-SPEC = SyntheticPanelSpec(start=pd.Timestamp("2007-10-01"), end=pd.Timestamp("2008-03-31"), target_quotes=30_000, defect_share=0.005)
+PANEL = SyntheticPanelSpec(start=pd.Timestamp("2007-10-01"), end=pd.Timestamp("2008-03-31"), target_quotes=30_000, defect_share=0.005)
 
 
 def build(spec: SyntheticPanelSpec) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -51,7 +51,7 @@ def build(spec: SyntheticPanelSpec) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 
 @pytest.fixture(scope="module")
 def panel():
-    return build(SPEC)
+    return build(PANEL)
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +75,16 @@ def clean_rows(prepared: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 def test_panel_is_deterministic_from_the_seed(panel):
     _, quotes, truth = panel
-    _, again, truth_again = build(SPEC)
+    _, again, truth_again = build(PANEL)
     pd.testing.assert_frame_equal(quotes, again)
     pd.testing.assert_frame_equal(truth, truth_again)
-    _, other, _ = build(SyntheticPanelSpec(start=SPEC.start, end=SPEC.end, target_quotes=SPEC.target_quotes, seed=SPEC.seed + 1))
+    _, other, _ = build(SyntheticPanelSpec(start=PANEL.start, end=PANEL.end, target_quotes=PANEL.target_quotes, seed=PANEL.seed + 1))
     assert not quotes["optionid"].reset_index(drop=True).equals(other["optionid"].reset_index(drop=True))
 
 
 def test_panel_size_is_close_to_the_target_and_in_the_raw_schema(panel):
     underlying, quotes, _ = panel
-    assert abs(len(quotes) / SPEC.target_quotes - 1) < 0.05
+    assert abs(len(quotes) / PANEL.target_quotes - 1) < 0.05
     assert list(quotes.columns) == list(schema.RAW_QUOTE_COLUMNS)
     assert {c: str(t) for c, t in quotes.dtypes.items()} == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()}
     assert (quotes["secid"] == 108105).all()
@@ -96,11 +96,11 @@ def test_underlying_is_the_real_sp500_with_the_months_tbill_rate_and_a_pricing_r
 
     underlying, _, _ = panel
     real = load_prices()["SP500"].dropna()
-    np.testing.assert_array_equal(underlying["close"], real.loc[SPEC.start : SPEC.end].to_numpy())
+    np.testing.assert_array_equal(underlying["close"], real.loc[PANEL.start : PANEL.end].to_numpy())
     rf = load_rf_monthly()
     march_2008 = (1 + rf.loc["2008-03-31", "rf_month"]) ** 12 - 1
     np.testing.assert_allclose(underlying.loc["2008-03-03":"2008-03-31", "rf_annual"], march_2008)
-    assert SPEC.pricing_rate_spread == 0.004
+    assert PANEL.pricing_rate_spread == 0.004
     np.testing.assert_allclose(underlying["r"], np.log1p(underlying["rf_annual"]) + 0.004, rtol=0, atol=1e-15)
     assert (underlying["q"] == 0.02).all()
 
@@ -188,9 +188,9 @@ def test_noisy_quotes_in_zero_rate_years_rarely_have_a_negative_parity_rate():
 
 
 def test_sampling_concentrates_quotes_where_the_cjs_portfolios_need_them(prepared):
-    market, _ = synthetic_market(SPEC)
-    expirations = expiration_calendar(SPEC.start - pd.Timedelta(days=31), SPEC.end + pd.Timedelta(days=432))
-    universe = listed_contract_days(schema.day_numbers(market.index), market["close"].to_numpy(), expirations, SPEC.grid)
+    market, _ = synthetic_market(PANEL)
+    expirations = expiration_calendar(PANEL.start - pd.Timedelta(days=31), PANEL.end + pd.Timedelta(days=432))
+    universe = listed_contract_days(schema.day_numbers(market.index), market["close"].to_numpy(), expirations, PANEL.grid)
     moneyness = universe["strike"] / market["close"].to_numpy()[universe["day"]]
     in_reach = (np.abs(moneyness - 1) <= 0.14) & (universe["tau"] >= 7) & (universe["tau"] <= 120)
     quoted_in_reach = prepared["moneyness"].sub(1).abs().le(0.14) & prepared["tau_days"].between(7, 120)
@@ -225,7 +225,7 @@ def test_quotes_are_as_dense_in_moneyness_at_an_index_of_600_as_at_2400():
 
 def test_quote_noise_is_mostly_persistent_per_strike_and_shared_by_call_and_put():
     # flat σ = 0.2, no ticks: the vendor IV is σ·exp(0.01·ε), ε = √0.75·z_K + √0.25·z_{K,t}
-    world = SPEC.clean_world(sigma=0.2)
+    world = PANEL.clean_world(sigma=0.2)
     spec = replace(world, surface=replace(world.surface, quote_noise=0.01), target_quotes=10_000)
     quotes = prepare(spec)
     noise = np.log(quotes["impl_volatility"] / 0.2) / 0.01
@@ -313,14 +313,14 @@ def test_each_defect_kind_is_planted_at_the_configured_share(panel):
     counts = truth["defect"].value_counts()
     n = len(quotes)
     for kind in DEFECT_TARGET_STEP:
-        expected = SPEC.defect_share * n
+        expected = PANEL.defect_share * n
         assert abs(counts[kind] - expected) < 4 * np.sqrt(expected), kind
     share_missing = counts[MISSING_QUOTE] / (n + counts[MISSING_QUOTE])
-    assert abs(share_missing - SPEC.missing_share) < 0.002
+    assert abs(share_missing - PANEL.missing_share) < 0.002
 
 
 def test_clean_world_is_black_scholes_at_a_flat_sigma():
-    spec = SPEC.clean_world(sigma=0.25)
+    spec = PANEL.clean_world(sigma=0.25)
     underlying, quotes, truth = build(spec)
     checked = schema.validate_underlying(underlying, "underlying")
     prepared = schema.attach_underlying(schema.validate_quotes(quotes, checked, "clean"), checked)

@@ -17,7 +17,7 @@ Mistakes 1–4 and 6 run on the filtered quotes of one year (default 2008) with 
 correct variant equals the project's :func:`~asset_pricing.options.portfolios.daily_portfolio_returns`
 (checked in every run). Mistake 5 reads the whole sample's daily CJS returns, mistake 6 also the whole
 underlying, mistake 7 the prepared equity tables. The nearest-bucket assignment is the one of
-:func:`asset_pricing.bench.reference.seed_bucket_ids`. Nothing here is used by the pipeline.
+:func:`asset_pricing.bench.reference.naive_bucket_ids`. Nothing here is used by the pipeline.
 """
 
 from __future__ import annotations
@@ -156,12 +156,12 @@ class Construction:
     def bucket_weights(self) -> KernelWeights:
         """Mistake 3: kernel weights (floored, renormalized) over the quotes of the target's nearest bucket only.
 
-        Buckets as :func:`asset_pricing.bench.reference.seed_bucket_ids`: moneyness by the right edge of its
+        Buckets as :func:`asset_pricing.bench.reference.naive_bucket_ids`: moneyness by the right edge of its
         0.025 interval in (0.875, 1.100], maturity by the nearest of 30/60/90 days.
         """
         rows = self.candidates
         frame = self.quotes.iloc[rows][["date", "exdate", "cp_flag", "moneyness"]].assign(position=np.arange(rows.size))
-        buckets = reference.seed_bucket_ids(frame).reset_index()
+        buckets = reference.naive_bucket_ids(frame).reset_index()
         parts = []
         for code, target in portfolios.portfolio_targets().iterrows():
             members = buckets[

@@ -1,24 +1,24 @@
 """Reference implementations the benchmark times against the project (issue 7, step 3); never used by the pipeline.
 
-:func:`seed_003_portfolios`
-    Seed 003's portfolio construction *as written* (``seeds/003``): nearest-bucket candidates (moneyness
+:func:`naive_portfolios`
+    A naive pandas implementation of the construction, the way public replications write it: nearest-bucket candidates (moneyness
     bucket by the right edge of its 0.025 interval, maturity by the nearest of 30/60/90 days), a Python
     loop over the 54 targets and, inside, over the dates with a ``.loc`` assignment per date, kernel
     weights within the bucket, the 0.01 floor without renormalizing, returns lagged within the portfolio
     id, ``groupby().agg`` and a row-wise ``apply`` for the leverage adjustment, ``resample().apply`` for
-    the months and a ``groupby().mean`` for HKM. It keeps the seed's defects (SPEC "Seed defects" 1–4 and
-    6) on purpose: it is the speed reference, not a result. Column names are adapted to the project's
-    filtered quotes (``impl_volatility`` for the seed's ``IV``, ``mid`` for ``mid_price``, the quote's
+    the months and a ``groupby().mean`` for HKM. It keeps the replication mistakes of docs/methods.md §9.1–§9.4
+    and §9.6 on purpose: it is the speed reference, not a result. Column names are adapted to the project's
+    filtered quotes (``impl_volatility`` for its ``IV``, ``mid`` for ``mid_price``, the quote's
     continuous ``r`` for ``tb_m3/100`` in the elasticity and ``rf_annual`` for ``tb_m3/100`` in the
     daily rate).
 
 :func:`kernel_weight_agreement`
-    Restricted to the seed's bucket candidates of each portfolio-day, the project's kernel weights
+    Restricted to the naive reference's bucket candidates of each portfolio-day, the project's kernel weights
     before the floor (:func:`asset_pricing.options.portfolios.kernel_weights` with ``weight_floor=0``)
-    against the seed's ``kernel_weights``.
+    against the naive reference's ``kernel_weights``.
 
 :func:`smile_outliers_per_group_loop`
-    Filter 9 (SPEC §3.2) with one ``np.polyfit`` per (date, exdate, cp_flag) slice through
+    Filter 9 (docs/methods.md §3.2) with one ``np.polyfit`` per (date, exdate, cp_flag) slice through
     ``groupby().apply`` (the per-group loop of the reference code this project grows out of, STYLE.md
     "filters"), then per-bin statistics: what the project's batched normal equations replace.
 """
@@ -35,19 +35,19 @@ from scipy.stats import norm
 from asset_pricing.options import filters, portfolios
 from asset_pricing.options.schema import day_numbers
 
-SEED_MONEYNESS_TARGETS: list[float] = [0.90, 0.925, 0.950, 0.975, 1.000, 1.025, 1.050, 1.075, 1.100]
-SEED_MATURITY_TARGETS: list[int] = [30, 60, 90]
-SEED_CP_FLAGS: list[str] = ["C", "P"]
-SEED_INPUT_COLUMNS: tuple[str, ...] = (
+NAIVE_MONEYNESS_TARGETS: list[float] = [0.90, 0.925, 0.950, 0.975, 1.000, 1.025, 1.050, 1.075, 1.100]
+NAIVE_MATURITY_TARGETS: list[int] = [30, 60, 90]
+NAIVE_CP_FLAGS: list[str] = ["C", "P"]
+NAIVE_INPUT_COLUMNS: tuple[str, ...] = (
     "date", "exdate", "cp_flag", "strike", "moneyness", "mid", "impl_volatility", "close", "r", "rf_annual",
 )
 
 
 # --------------------------------------------------------------------------------------------------
-# Seed 003, as written
+# The naive reference, as public replications write it
 # --------------------------------------------------------------------------------------------------
-def seed_kernel_weights(m_grid, ttm_grid, k_s, ttm, bw_m=0.0125, bw_t=10):  # noqa: ANN001, ANN201 - the seed's code
-    """Seed 003 ``kernel_weights``: exp(−½[((m−k)/0.0125)² + ((τ−τ*)/10)²]) normalized over the bucket."""
+def naive_kernel_weights(m_grid, ttm_grid, k_s, ttm, bw_m=0.0125, bw_t=10):  # noqa: ANN001, ANN201 - the reference's own signature
+    """Naive ``kernel_weights``: exp(−½[((m−k)/0.0125)² + ((τ−τ*)/10)²]) normalized over the bucket."""
     m_grid = np.asarray(m_grid, dtype=float)
     ttm_grid = np.asarray(ttm_grid, dtype=float)
     x = (m_grid - k_s) / bw_m
@@ -57,18 +57,18 @@ def seed_kernel_weights(m_grid, ttm_grid, k_s, ttm, bw_m=0.0125, bw_t=10):  # no
     return weights / weights.sum() if weights.sum() > 0 else np.zeros_like(weights)
 
 
-def seed_bucket_ids(quotes: pd.DataFrame) -> pd.DataFrame:
-    """Seed 003 step 1: moneyness bucket (right edge of a 0.025 interval), nearest maturity, ``ftfsa_id``.
+def naive_bucket_ids(quotes: pd.DataFrame) -> pd.DataFrame:
+    """Naive step 1: moneyness bucket (right edge of a 0.025 interval), nearest maturity, ``ftfsa_id``.
 
-    Quotes outside (0.875, 1.100] have no moneyness bucket and are dropped, as in the seed.
+    Quotes outside (0.875, 1.100] have no moneyness bucket and are dropped.
     """
     spx = quotes.copy()
     spx["days_to_maturity"] = spx["exdate"] - spx["date"]
-    spx["moneyness_bin"] = pd.cut(spx["moneyness"], bins=[0.875, *SEED_MONEYNESS_TARGETS]).astype(object)
+    spx["moneyness_bin"] = pd.cut(spx["moneyness"], bins=[0.875, *NAIVE_MONEYNESS_TARGETS]).astype(object)
     spx["moneyness_id"] = spx["moneyness_bin"].apply(lambda x: x.right if pd.notnull(x) else np.nan)
     spx = spx.dropna(subset=["moneyness_id"])
-    maturity_id = pd.concat([abs(spx["days_to_maturity"].dt.days - target) for target in SEED_MATURITY_TARGETS], axis=1)
-    maturity_id.columns = SEED_MATURITY_TARGETS
+    maturity_id = pd.concat([abs(spx["days_to_maturity"].dt.days - target) for target in NAIVE_MATURITY_TARGETS], axis=1)
+    maturity_id.columns = NAIVE_MATURITY_TARGETS
     spx["maturity_id"] = maturity_id.idxmin(axis=1)
     spx["ftfsa_id"] = (
         spx["cp_flag"].astype(str)
@@ -80,8 +80,8 @@ def seed_bucket_ids(quotes: pd.DataFrame) -> pd.DataFrame:
     return spx.set_index(["ftfsa_id", "date"])
 
 
-def seed_delta_elasticity(df: pd.DataFrame) -> pd.DataFrame:
-    """Seed 003 ``calc_option_delta_elasticity`` (``norm.cdf``, no dividend yield, as written)."""
+def naive_delta_elasticity(df: pd.DataFrame) -> pd.DataFrame:
+    """Naive ``calc_option_delta_elasticity`` (``norm.cdf``, no dividend yield, as written)."""
     df = df.copy()
     T = df["days_to_maturity"].dt.days / 365.0
     S = df["close"]
@@ -95,15 +95,15 @@ def seed_delta_elasticity(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def seed_calc_kernel_weights(spx_mod: pd.DataFrame) -> pd.DataFrame:
-    """Seed 003 ``calc_kernel_weights``: per target, per date, weights within the bucket, set with ``.loc``."""
+def naive_calc_kernel_weights(spx_mod: pd.DataFrame) -> pd.DataFrame:
+    """Naive ``calc_kernel_weights``: per target, per date, weights within the bucket, set with ``.loc``."""
     spx_mod["days_to_maturity_int"] = spx_mod["days_to_maturity"].dt.days
     spx_mod = spx_mod.reset_index()
     spx_mod["original_index"] = spx_mod.index
     weight_results = []
-    for cp_flag in SEED_CP_FLAGS:
-        for target_moneyness in SEED_MONEYNESS_TARGETS:
-            for target_ttm in SEED_MATURITY_TARGETS:
+    for cp_flag in NAIVE_CP_FLAGS:
+        for target_moneyness in NAIVE_MONEYNESS_TARGETS:
+            for target_ttm in NAIVE_MATURITY_TARGETS:
                 candidate_options = spx_mod[
                     (spx_mod["cp_flag"] == cp_flag)
                     & (spx_mod["moneyness_id"] == target_moneyness)
@@ -114,7 +114,7 @@ def seed_calc_kernel_weights(spx_mod: pd.DataFrame) -> pd.DataFrame:
                 candidate_options["kernel_weight"] = np.nan
                 for _, g in candidate_options.groupby("date"):
                     idx = g.index
-                    weights = seed_kernel_weights(
+                    weights = naive_kernel_weights(
                         g["moneyness"].values, g["days_to_maturity_int"].values, k_s=target_moneyness, ttm=target_ttm
                     )
                     candidate_options.loc[idx, "kernel_weight"] = weights
@@ -128,8 +128,8 @@ def seed_calc_kernel_weights(spx_mod: pd.DataFrame) -> pd.DataFrame:
     return spx_mod
 
 
-def seed_leverage_adjusted_returns(spx_mod: pd.DataFrame) -> pd.DataFrame:
-    """Seed 003 ``compute_cjs_return_leverage_investment`` (lag within the id, /252 rate, row-wise apply)."""
+def naive_leverage_adjusted_returns(spx_mod: pd.DataFrame) -> pd.DataFrame:
+    """Naive ``compute_cjs_return_leverage_investment`` (lag within the id, /252 rate, row-wise apply)."""
     df = spx_mod.copy()
     df = df.sort_values(["ftfsa_id", "date"])
     df["mid_price_lag"] = df.groupby("ftfsa_id")["mid"].shift(1)
@@ -157,8 +157,8 @@ def seed_leverage_adjusted_returns(spx_mod: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class SeedPortfolios:
-    """Outputs of :func:`seed_003_portfolios`: bucketed quotes with kernel weights before the floor, and returns."""
+class NaivePortfolios:
+    """Outputs of :func:`naive_portfolios`: bucketed quotes with kernel weights before the floor, and returns."""
 
     weighted_quotes: pd.DataFrame
     daily_returns: pd.DataFrame
@@ -166,17 +166,17 @@ class SeedPortfolios:
     hkm_monthly: pd.DataFrame
 
 
-def seed_003_portfolios(quotes: pd.DataFrame) -> SeedPortfolios:
-    """Seed 003's 54 CJS and 18 HKM portfolio returns, as written (module docstring), on filtered quotes.
+def naive_portfolios(quotes: pd.DataFrame) -> NaivePortfolios:
+    """The naive reference's 54 CJS and 18 HKM portfolio returns (module docstring), on filtered quotes.
 
-    ``quotes`` needs :data:`SEED_INPUT_COLUMNS` (extra columns, e.g. a row id, are carried along).
+    ``quotes`` needs :data:`NAIVE_INPUT_COLUMNS` (extra columns, e.g. a row id, are carried along).
     """
-    spx_filtered = seed_bucket_ids(quotes.assign(tb_m3=quotes["rf_annual"] * 100))
-    spx_mod = seed_delta_elasticity(spx_filtered)
-    spx_mod = seed_calc_kernel_weights(spx_mod)
+    spx_filtered = naive_bucket_ids(quotes.assign(tb_m3=quotes["rf_annual"] * 100))
+    spx_mod = naive_delta_elasticity(spx_filtered)
+    spx_mod = naive_calc_kernel_weights(spx_mod)
     weighted = spx_mod.copy()
     spx_mod = spx_mod[spx_mod["kernel_weight"] >= 0.01].reset_index(drop=True)
-    portfolio_returns = seed_leverage_adjusted_returns(spx_mod)
+    portfolio_returns = naive_leverage_adjusted_returns(spx_mod)
     portfolio_returns.set_index(["date", "ftfsa_id"], inplace=True)
     daily_returns = portfolio_returns.pivot_table(index="date", columns="ftfsa_id", values="portfolio_return")
     cjs_returns = daily_returns.resample("ME").apply(lambda x: (1 + x).prod() - 1)
@@ -190,22 +190,22 @@ def seed_003_portfolios(quotes: pd.DataFrame) -> SeedPortfolios:
         maturity_id=hkm["ftfsa_id"].apply(lambda x: x.split("_")[3]),
     ).drop(columns=["ftfsa_id"])
     hkm = hkm.set_index(["date", "type", "moneyness_id", "maturity_id"]).groupby(["date", "type", "moneyness_id"]).mean()
-    return SeedPortfolios(weighted, daily_returns, cjs_returns, hkm)
+    return NaivePortfolios(weighted, daily_returns, cjs_returns, hkm)
 
 
 # --------------------------------------------------------------------------------------------------
-# Same kernel weights on the seed's candidates
+# Same kernel weights on the naive reference's candidates
 # --------------------------------------------------------------------------------------------------
 def kernel_weight_agreement(weighted_quotes: pd.DataFrame) -> dict[str, float]:
-    """Largest difference between the seed's and the project's kernel weights on the seed's bucket candidates.
+    """Largest difference between the naive reference's and the project's kernel weights on its bucket candidates.
 
     For each of the 54 targets, the project's :func:`~asset_pricing.options.portfolios.kernel_weights`
-    runs on exactly the seed's candidates of that target (same bucket, each date its own group) with
-    ``weight_floor=0`` (weights before the floor) and is compared with the seed's ``kernel_weight``.
+    runs on exactly the naive reference's candidates of that target (same bucket, each date its own group) with
+    ``weight_floor=0`` (weights before the floor) and is compared with its ``kernel_weight``.
 
     Returns
     -------
-    Dict with ``max_abs_difference``, ``max_relative_difference`` (relative to the seed's weight),
+    Dict with ``max_abs_difference``, ``max_relative_difference`` (relative to the naive weight),
     ``weights_compared`` and ``portfolio_days``.
     """
     targets = portfolios.portfolio_targets()
@@ -226,11 +226,11 @@ def kernel_weight_agreement(weighted_quotes: pd.DataFrame) -> dict[str, float]:
         mine = ours.portfolio == code
         our_weight = np.full(len(candidates), np.nan)
         our_weight[ours.row[mine]] = ours.weight[mine]
-        seed_weight = candidates["kernel_weight"].to_numpy(np.float64)
-        difference = np.abs(our_weight - seed_weight)
+        naive_weight = candidates["kernel_weight"].to_numpy(np.float64)
+        difference = np.abs(our_weight - naive_weight)
         max_abs = max(max_abs, float(np.nanmax(difference)) if np.isfinite(difference).any() else np.inf)
         with np.errstate(divide="ignore", invalid="ignore"):
-            relative = np.where(seed_weight > 0, difference / seed_weight, 0.0)
+            relative = np.where(naive_weight > 0, difference / naive_weight, 0.0)
         max_rel = max(max_rel, float(np.max(relative)))
         if np.isnan(our_weight).any():  # a candidate without a project weight would be a disagreement
             max_abs = np.inf
@@ -288,7 +288,7 @@ def smile_outliers_per_group_loop(
 
 
 def smile_outliers_vectorized(quotes: pd.DataFrame, n_sd: float = filters.OUTLIER_SD) -> NDArray[np.bool_]:
-    """The project's filter 9 on an in-memory panel: batched fits, bin moments, outlier test (SPEC §3.2)."""
+    """The project's filter 9 on an in-memory panel: batched fits, bin moments, outlier test (docs/methods.md §3.2)."""
     residual, _ = filters.smile_residuals(quotes)
     bins = filters.moneyness_bin(quotes["moneyness"].to_numpy())
     moments = filters.Moments.of(residual, bins, filters.N_MONEYNESS_BINS)

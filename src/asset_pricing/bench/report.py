@@ -110,15 +110,15 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"largest / smallest median - 1 = {100 * figures['growth_memory_spread']:.0f}%.", ""]
 
     if "portfolio_ratio" in figures:
-        ref = measurements["portfolio_seed_reference"]["extra"]
+        ref = measurements["portfolio_naive_reference"]["extra"]
         how = (f"timed on every {ref['every_nth_day']}th trading day ({ref['quotes']:,} of {ref['quotes_full']:,} quotes) and **extrapolated "
                "linearly in the number of quotes** to the full panel" if figures["portfolio_reference_extrapolated"]
                else f"run on the full panel ({ref['quotes']:,} filtered quotes, {ref['days']:,} days)")
         out += ["## Side by side (step 3)", "",
-                f"- Portfolio stage: seed 003's algorithm as written {how}: {_seconds(figures['portfolio_reference_full_seconds'])}; "
+                f"- Portfolio stage: the naive reference implementation {how}: {_seconds(figures['portfolio_reference_full_seconds'])}; "
                 f"the project's stage (files → files): {_seconds(measurements['portfolio_stage']['median_seconds'])} (median) → "
-                f"**{figures['portfolio_ratio']:.1f}x**. The reference keeps the seed's defects (SPEC), so only its time is compared.",
-                f"- Kernel weights before the floor on the seed's bucket candidates: {ref['kernel_weights_compared']:,} weights on "
+                f"**{figures['portfolio_ratio']:.1f}x**. The reference keeps the replication mistakes of docs/methods.md §9, so only its time is compared.",
+                f"- Kernel weights before the floor on the naive reference's bucket candidates: {ref['kernel_weights_compared']:,} weights on "
                 f"{ref['kernel_portfolio_days']:,} portfolio-days, largest absolute difference {ref['kernel_max_abs_difference']:.1e} "
                 f"(relative {ref['kernel_max_relative_difference']:.1e}).",
                 ]

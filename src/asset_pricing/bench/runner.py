@@ -8,9 +8,9 @@ Steps (each measurement a fresh child process, :mod:`asset_pricing.bench.measure
    OPTIONS_ENGINE=dask, and a cProfile of the step.
 2. Growth: the same on trailing windows of the panel holding about ``growth_quotes`` raw quotes (the
    most recent years, so each window holds the densest year: memory is set by one year, time by all).
-3. Side by side on the same filtered quotes: the portfolio stage against seed 003's algorithm as
+3. Side by side on the same filtered quotes: the portfolio stage against the naive reference implementation as
    written (:mod:`asset_pricing.bench.reference`), with a check that both give the same kernel weights
-   before the floor on the seed's candidates; the Level-3 smile filter against a per-group loop on
+   before the floor on its candidates; the Level-3 smile filter against a per-group loop on
    the quotes that reach filter 9.
 4. Volatility-managed: ``volmanaged_assets`` synthetic stocks over ~30 years → ``build_volmanaged``.
 5. ``doit`` end to end on the embedded default from empty folders.
@@ -242,8 +242,8 @@ def _step_3_side_by_side(ctx: BenchContext) -> None:
     env = ctx.environment("options", **overrides)
     ctx.measure("portfolio_stage", "Project portfolio stage: filtered files -> 54 CJS + 18 HKM written", [PORTFOLIO_STAGE], env, overrides)
     every = ctx.size.reference_every_nth_day
-    ctx.measure("portfolio_seed_reference", "Seed 003's algorithm as written: filtered files -> CJS/HKM monthly in memory",
-                [Call("asset_pricing.bench.workloads:seed_portfolio_reference", kwargs={"every_nth_day": every})], env, overrides, repeats=1)
+    ctx.measure("portfolio_naive_reference", "Naive reference implementation: filtered files -> CJS/HKM monthly in memory",
+                [Call("asset_pricing.bench.workloads:naive_portfolio_reference", kwargs={"every_nth_day": every})], env, overrides, repeats=1)
     level_two = str(ctx.workspace / "options" / "level_two_smile_input.parquet")
     run_child([Call("asset_pricing.bench.workloads:write_level_two_panel", kwargs={"path": level_two})], env, ctx.runs_dir, "level-two-panel")
     ctx.measure("smile_filter_project", "Project filter 9 on the quotes reaching it (batched fits, in memory; figure: the first of 3 computations in the process)",
@@ -315,15 +315,15 @@ def derive_figures(ctx: BenchContext) -> list[Target]:
         base = m["options_full_baseline"]
         figures["baseline_filter_median_seconds"] = float(np.median([r.call_seconds[0] for r in base.runs]))
         figures["baseline_portfolio_median_seconds"] = float(np.median([r.call_seconds[1] for r in base.runs]))
-    if "portfolio_seed_reference" in m and "portfolio_stage" in m:
-        ref = m["portfolio_seed_reference"]
+    if "portfolio_naive_reference" in m and "portfolio_stage" in m:
+        ref = m["portfolio_naive_reference"]
         scale = ref.extra["quotes_full"] / ref.extra["quotes"]
         figures["portfolio_reference_full_seconds"] = ref.median_seconds * scale
         figures["portfolio_reference_extrapolated"] = scale > 1
         ratio = figures["portfolio_reference_full_seconds"] / m["portfolio_stage"].median_seconds
         figures["portfolio_ratio"] = ratio
-        targets.append(Target("step 3: portfolio stage vs seed 003 reference", ratio, 15.0, ">=", "x", "reference / median of project runs"))
-        targets.append(Target("step 3: same kernel weights on the seed's candidates (max abs difference)",
+        targets.append(Target("step 3: portfolio stage vs the naive reference", ratio, 15.0, ">=", "x", "reference / median of project runs"))
+        targets.append(Target("step 3: same kernel weights on the naive candidates (max abs difference)",
                               ref.extra["kernel_max_abs_difference"], 1e-12, "<=", "", "all portfolio-days compared"))
     if "smile_filter_reference" in m and "smile_filter_project" in m:
         project = m["smile_filter_project"]

@@ -35,7 +35,7 @@ TRADING_DAYS_PER_YEAR = 252
 
 
 # --------------------------------------------------------------------------------------------------
-# Step 3: portfolio stage against seed 003's algorithm
+# Step 3: portfolio stage against the naive reference implementation
 # --------------------------------------------------------------------------------------------------
 def read_filtered_quotes(columns: list[str]) -> pd.DataFrame:
     """The filtered quotes of every year of meta.json (only ``columns``), as one frame."""
@@ -44,24 +44,24 @@ def read_filtered_quotes(columns: list[str]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(quotes_file(paths, int(year)), columns=columns) for year in years], ignore_index=True)
 
 
-def seed_portfolio_reference(every_nth_day: int = 1) -> dict[str, Any]:
-    """Seed 003's construction (:func:`~asset_pricing.bench.reference.seed_003_portfolios`) on the filtered quotes.
+def naive_portfolio_reference(every_nth_day: int = 1) -> dict[str, Any]:
+    """The naive construction (:func:`~asset_pricing.bench.reference.naive_portfolios`) on the filtered quotes.
 
     Timed from reading the filtered files to the monthly CJS and HKM returns in memory (the project's
     stage is timed from the same files to its written outputs). With ``every_nth_day`` > 1 it runs on
     every n-th trading day only (for a linear extrapolation). After timing, checks that both give the
-    same kernel weights before the floor on the seed's candidates.
+    same kernel weights before the floor on its candidates.
     """
     start = time.perf_counter()
-    quotes = read_filtered_quotes(list(reference.SEED_INPUT_COLUMNS))
+    quotes = read_filtered_quotes(list(reference.NAIVE_INPUT_COLUMNS))
     days = np.sort(quotes["date"].unique())
     subset = quotes[quotes["date"].isin(days[::every_nth_day])].reset_index(drop=True) if every_nth_day > 1 else quotes
-    seed = reference.seed_003_portfolios(subset)
+    naive = reference.naive_portfolios(subset)
     seconds = time.perf_counter() - start
-    agreement = reference.kernel_weight_agreement(seed.weighted_quotes)
+    agreement = reference.kernel_weight_agreement(naive.weighted_quotes)
     return {
         "seconds": seconds, "quotes": len(subset), "quotes_full": len(quotes), "days": int(subset["date"].nunique()),
-        "days_full": len(days), "every_nth_day": every_nth_day, "cjs_series": int(seed.cjs_monthly.index.get_level_values(0).nunique()),
+        "days_full": len(days), "every_nth_day": every_nth_day, "cjs_series": int(naive.cjs_monthly.index.get_level_values(0).nunique()),
         **{f"kernel_{key}": value for key, value in agreement.items()},
     }
 

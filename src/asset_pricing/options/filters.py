@@ -1,4 +1,4 @@
-"""The ten CJS quote filters (Constantinides, Jackwerth and Savov 2013, Appendix B, Table B.1; SPEC §3.2).
+"""The ten CJS quote filters (Constantinides, Jackwerth and Savov 2013, Appendix B, Table B.1; docs/methods.md §3.2).
 
 Every filter is a pure, vectorized function of a quote frame prepared by
 :func:`asset_pricing.options.schema.attach_underlying` (raw columns plus close, r, q, mid, strike,
@@ -27,10 +27,10 @@ Level 3 (thresholds from statistics over the whole sample, gathered in a first p
     whole sample (non-finite r̂ is dropped too).
 
 Rates: r (the underlying table's continuous pricing rate: zero curve for WRDS, T-bill + 40 bp for the
-synthetic panel) and q are continuously compounded, T = τ/365 (SPEC §3.6). Filter 10 measures
-d = r̂ − r; SPEC's r̂ − rf_t differs from it by a near-constant spread that the mean of d removes. Without the
-dividend term, r̂ would be biased down by about q and filter 8 would drop most pairs (the reference
-code's defect; SPEC §3.2).
+synthetic panel) and q are continuously compounded, T = τ/365 (docs/methods.md §5). Filter 10 measures
+d = r̂ − r; the deviation from the T-bill, r̂ − rf_t, differs from it by a near-constant spread that the mean
+of d removes. Without the dividend term, r̂ would be biased down by about q and filter 8 would drop most
+pairs (docs/methods.md §3.2).
 
 Speed (OptionMetrics scale, ~1 million quotes a year): each filter also exists as a mask function
 (``*_keep`` / ``*_flags``) so that :func:`level_1_2_masks` chains filters 1–8 on boolean masks and

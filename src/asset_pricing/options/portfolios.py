@@ -1,24 +1,24 @@
-"""CJS (2013) leverage-adjusted option portfolios and their HKM (2017) aggregates (SPEC §3.3, §3.6, §4).
+"""CJS (2013) leverage-adjusted option portfolios and their HKM (2017) aggregates (docs/methods.md §4, §5).
 
 Construction for each trading day t and each of the 54 targets (type C/P × moneyness k* ∈ {0.900, …,
 1.100} × maturity τ* ∈ {30, 60, 90} calendar days):
 
-1. Kernel weights over *every* quote of that type on day t (CJS §1.3; seed 003 defect 6):
+1. Kernel weights over *every* quote of that type on day t (CJS §1.3; docs/methods.md §9.3):
    w*_i = exp(−½ z²_i), z²_i = ((m_i − k*)/0.0125)² + ((τ_i − τ*)/10)², normalized to sum 1; weights
-   below 0.01 are dropped and the rest renormalized (seed 003 defect 3).
+   below 0.01 are dropped and the rest renormalized (docs/methods.md §9.4).
 2. BSM elasticity at formation ω_i = Δ_i S_t / mid_i from the quote's implied volatility
    (:func:`asset_pricing.options.bsm.bs_elasticity`): calls ω > 1, puts ω < −1.
 3. Per-contract return r_i = mid_{i,t+1} / mid_{i,t} − 1 of the *same* optionid on the next trading
-   day (seed 003 defect 1). The exit price mid_{i,t+1} is the contract's valid price at t+1 — its quote
+   day (docs/methods.md §9.1). The exit price mid_{i,t+1} is the contract's valid price at t+1 — its quote
    in the formation sample, or in the exit-only quotes when the filters removed it only for leaving that
    sample (maturity below 7 days, moneyness outside 0.8–1.2, its pair's parity rate). Only a contract
    without a valid price at t+1 is filled with a Black–Scholes price (next-day smile, else own IV).
 4. Leverage-adjusted return R = Σ w_i (1/ω_i) r_i + (1 − Σ w_i/ω_i) · rf_{t→t+1} (one formula for calls
-   and puts, seed 003 defect 2), rf accrued over the calendar days held: (1 + y)^{n/365} − 1 (SPEC §3.6).
+   and puts, docs/methods.md §9.2), rf accrued over the calendar days held: (1 + y)^{n/365} − 1 (docs/methods.md §5).
 
 Monthly returns compound the daily ones within each calendar month; HKM averages the three maturities.
 All functions are pure (arrays / frames in, arrays / frames out) and vectorized over the whole panel; the
-only Python loop is over the 27 targets of a type, each pass reusing the same buffers (SPEC §4).
+only Python loop is over the 27 targets of a type, each pass reusing the same buffers (docs/methods.md §4.1).
 
 The daily return from formation day t to the next trading day t+1 is labelled with ``date`` = t+1 (the
 day it is earned, like a stock's daily return) and carries ``formation_date`` = t; the diagnostics
@@ -67,12 +67,12 @@ DAILY_COLUMNS: tuple[str, ...] = (
 # Targets and identifiers
 # --------------------------------------------------------------------------------------------------
 def cjs_portfolio_id(cp_flag: str, target_moneyness: float, target_maturity_days: int) -> str:
-    """Identifier of a CJS portfolio as in seed 003: ``cjs_C_1000_30`` (moneyness × 1000 as an integer)."""
+    """Identifier of a CJS portfolio: ``cjs_C_1000_30`` (type, moneyness × 1000 as an integer, maturity in days)."""
     return f"cjs_{cp_flag}_{round(target_moneyness * 1000)}_{int(target_maturity_days)}"
 
 
 def hkm_portfolio_id(cp_flag: str, target_moneyness: float) -> str:
-    """Identifier of an HKM portfolio as in seed 003: ``hkm_P_975``."""
+    """Identifier of an HKM portfolio: ``hkm_P_975`` (type, moneyness × 1000)."""
     return f"hkm_{cp_flag}_{round(target_moneyness * 1000)}"
 
 
@@ -162,10 +162,10 @@ def _floored_kernel_weights_one_target(
 def kernel_weights(
     is_call: NDArray[np.bool_], day: IntArray, moneyness: FloatArray, tau_days: FloatArray, *, weight_floor: float = WEIGHT_FLOOR
 ) -> KernelWeights:
-    """CJS Gaussian kernel weights of every quote for each of the 54 targets on its day (CJS §1.3, SPEC §3.3).
+    """CJS Gaussian kernel weights of every quote for each of the 54 targets on its day (CJS §1.3, docs/methods.md §4).
 
     w*_i = exp(−½[((m_i − k*)/0.0125)² + ((τ_i − τ*)/10)²]) over all quotes of the target's type on the
-    day, normalized to 1; weights < 0.01 dropped and the rest renormalized to 1 (SPEC §4: min z²
+    day, normalized to 1; weights < 0.01 dropped and the rest renormalized to 1 (docs/methods.md §4.1: min z²
     subtracted per portfolio-day before exp, float64, a loop over targets with reused buffers).
 
     Parameters
@@ -221,7 +221,7 @@ def kernel_weights(
 def next_day_position(optionid: IntArray, day: IntArray) -> IntArray:
     """Position of the same contract's row on the next trading day (day + 1), −1 where there is none.
 
-    One sort by (optionid, trading-day index) and a match of neighbours (SPEC §4), not a merge: row j
+    One sort by (optionid, trading-day index) and a match of neighbours (docs/methods.md §4.3), not a merge: row j
     follows row i in the sort and is the next day's quote iff optionid_j = optionid_i and day_j = day_i + 1.
     A return therefore never compares two different contracts.
 
@@ -288,7 +288,7 @@ def calendar_position(dates: pd.Series | NDArray[np.datetime64], calendar_days: 
 
 
 def risk_free_holding_return(rf_annual: FloatArray, calendar_days: FloatArray) -> FloatArray:
-    """Risk-free return over a holding period: (1 + y)^{n/365} − 1 (SPEC §3.6; never a fixed /252).
+    """Risk-free return over a holding period: (1 + y)^{n/365} − 1 (docs/methods.md §5; never a fixed /252).
 
     ``rf_annual`` is the effective annual rate y (fraction), ``calendar_days`` the calendar days n held.
     """
@@ -306,7 +306,7 @@ def filled_next_day_price(
     smile_iv_next: FloatArray,
     own_iv: FloatArray,
 ) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """Black–Scholes price at t+1 of a held contract whose quote is missing (SPEC "CJS missing prices").
+    """Black–Scholes price at t+1 of a held contract whose quote is missing (docs/methods.md §4.4).
 
     P_{t+1} = BS(S_{t+1}, K, T_{t+1}, r_{t+1}, q, σ) with σ the smile-fitted IV at t+1 for the contract's
     (exdate, cp_flag) when that slice has a fit (``smile_iv_next`` finite and > 0), else the contract's
@@ -393,7 +393,7 @@ def quoted_slice_ranges(quotes: pd.DataFrame, rows: IntArray) -> pd.DataFrame:
 # Daily portfolio returns
 # --------------------------------------------------------------------------------------------------
 def trading_calendar(underlying: pd.DataFrame) -> pd.DataFrame:
-    """The underlying's trading days with a valid close: the calendar that defines t+1 (SPEC §3.3, §3.6).
+    """The underlying's trading days with a valid close: the calendar that defines t+1 (docs/methods.md §4, §5).
 
     A day without an underlying record, or with a missing / non-positive close, is a gap: the holding
     period of the previous trading day runs over it to the next valid day and the risk-free rate accrues
@@ -454,7 +454,7 @@ def daily_portfolio_returns(
     max_fill_share: float = 1.0,
     exit_quotes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Leverage-adjusted daily returns of the 54 CJS portfolios formed on ``formation_dates`` (SPEC §3.3).
+    """Leverage-adjusted daily returns of the 54 CJS portfolios formed on ``formation_dates`` (docs/methods.md §4).
 
     R_{t→t+1} = Σ_i w_i (1/ω_i) r_i + (1 − Σ_i w_i/ω_i) · rf_{t→t+1}, with w_i the floored kernel weights,
     ω_i = Δ_i S_t / mid_i the BSM elasticity at t, r_i = mid_{i,t+1}/mid_{i,t} − 1 of the same optionid
@@ -584,7 +584,7 @@ def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tup
 # Monthly compounding and HKM
 # --------------------------------------------------------------------------------------------------
 def compound_monthly(daily: pd.DataFrame, allow_partial_months: bool) -> pd.DataFrame:
-    """Monthly return per portfolio: R_month = Π_d (1 + R_d) − 1 over the calendar month (SPEC §3.3).
+    """Monthly return per portfolio: R_month = Π_d (1 + R_d) − 1 over the calendar month (docs/methods.md §4).
 
     A month with any NaN day is NaN unless ``allow_partial_months`` (setting ALLOW_PARTIAL_MONTHS), in
     which case its valid days are compounded; a month without a valid day is always NaN (never 0).
@@ -611,7 +611,7 @@ def compound_monthly(daily: pd.DataFrame, allow_partial_months: bool) -> pd.Data
 
 
 def hkm_portfolio_returns(cjs_monthly: pd.DataFrame) -> pd.DataFrame:
-    """HKM (2017) series: for each month, type and k*, the equal-weight mean over τ* ∈ {30, 60, 90} (SPEC §3.3).
+    """HKM (2017) series: for each month, type and k*, the equal-weight mean over τ* ∈ {30, 60, 90} (docs/methods.md §4).
 
     The mean is over all three maturities: a month where any of them is NaN is NaN (the series stays an
     equal-weight average of the same three portfolios, never of a changing subset).

@@ -1,4 +1,4 @@
-"""OptionMetrics quote schema (SPEC §3.1): column names, dtypes, and validation of a quote panel.
+"""OptionMetrics quote schema (docs/methods.md §3.1): column names, dtypes, and validation of a quote panel.
 
 A raw quote panel has one row per quote with the OptionMetrics ``optionm.opprcdYYYY`` columns:
 
@@ -20,7 +20,7 @@ optionid       int64            contract id, stable over the contract's life
 ============== ================ ===============================================================
 
 The underlying table (one row per trading day, DatetimeIndex ``date``) carries ``close`` (S_t),
-``rf_annual`` (effective annual risk-free rate y for the risk-free accrual, SPEC §3.6), ``r`` (the
+``rf_annual`` (effective annual risk-free rate y for the risk-free accrual, docs/methods.md §5), ``r`` (the
 continuously compounded pricing rate used in Black–Scholes: the zero curve for WRDS, T-bill + 40 bp for
 the synthetic panel, ``log1p(rf_annual)`` when a source gives none) and ``q`` (continuous dividend yield).
 
@@ -255,7 +255,7 @@ def check_quote_year(quotes: pd.DataFrame, year: int, name: str) -> None:
 
 
 def attach_underlying(quotes: pd.DataFrame, underlying: pd.DataFrame) -> pd.DataFrame:
-    """Quotes joined with the day's underlying and the derived columns of SPEC §3.1.
+    """Quotes joined with the day's underlying and the derived columns of docs/methods.md §3.1.
 
     Adds close (S_t), rf_annual, r, q by date, and mid = (best_bid + best_offer)/2, strike =
     strike_price/1000, moneyness = strike/close, tau_days = calendar days (exdate − date),

@@ -1,4 +1,4 @@
-"""Implied-volatility smile fits per (date, exdate, cp_flag): vectorized grouped least squares (SPEC §3.2, filter 9).
+"""Implied-volatility smile fits per (date, exdate, cp_flag): vectorized grouped least squares (docs/methods.md §3.2, filter 9).
 
 For every slice g = (date, exdate, cp_flag) with at least :data:`MIN_QUOTES` quotes, fit
 
@@ -6,7 +6,7 @@ For every slice g = (date, exdate, cp_flag) with at least :data:`MIN_QUOTES` quo
 
 by ordinary least squares. The 3×3 normal equations of all slices are built at once from grouped sums
 (``np.bincount``) and solved as one batched ``np.linalg.solve``: no Python loop over slices. Centring on
-m − 1 keeps the systems well conditioned (SPEC §4: raw moneyness gives condition numbers up to 1e8 on
+m − 1 keeps the systems well conditioned (docs/methods.md §3.2: raw moneyness gives condition numbers up to 1e8 on
 narrow short-dated smiles). Slices whose design is (numerically) singular — fewer than three distinct
 moneyness values — get no fit.
 

@@ -1,4 +1,4 @@
-"""Option-portfolio stage: filtered quotes → CJS daily/monthly and HKM monthly returns (SPEC §3.3, §3.6).
+"""Option-portfolio stage: filtered quotes → CJS daily/monthly and HKM monthly returns (docs/methods.md §4, §5).
 
 Reads (DATA_DIR/interim/options/): ``meta.json`` (source label, years), ``underlying.parquet`` (trading
 days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` (formation sample),

@@ -2,7 +2,7 @@
 
 The raw panel (DATA_DIR/raw/options/<source>/quotes_YYYY.parquet and underlying.parquet) is written by
 the pull (:mod:`asset_pricing.sources.option_pull`). ``filter_options`` applies the ten filters of
-SPEC §3.2 year by year in three passes so memory holds one year at a time while the Level-3 thresholds
+docs/methods.md §3.2 year by year in three passes so memory holds one year at a time while the Level-3 thresholds
 use the whole sample. Each pass is one per-year function, mapped over the years by the engine of
 OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in this process, or dask workers):
 

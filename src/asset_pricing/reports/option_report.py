@@ -1,6 +1,6 @@
 """Helpers of the option-portfolio report (notebook 03): load the stage's outputs, tables and figures.
 
-The notebook only calls these functions. Inputs are the files of the option stages (SPEC §3): the
+The notebook only calls these functions. Inputs are the files of the option stages (docs/methods.md §3–§5): the
 filter table ``_output/tables/option_filters.csv``, the filtered quotes (dates only, for quotes per day),
 ``data/interim/options/underlying.parquet`` (market and risk-free reference) and the three outputs of
 :func:`asset_pricing.options.stage_portfolios.build_option_portfolios`. Normality tables and grids come
@@ -10,7 +10,7 @@ Conventions: monthly returns are simple fractions at the calendar month end; ann
 monthly mean; Sharpe ratio = √12 · mean(R − rf) / std(R − rf) (ddof=1). The market reference is the
 underlying's total return, S_{t+1}/S_t · e^{q n/365} − 1 per holding period of n calendar days (the
 leverage-adjusted portfolios track the index including its dividend yield), and rf is the same
-calendar-day accrual (1 + y)^{n/365} − 1 as the portfolios' risk-free leg (SPEC §3.6).
+calendar-day accrual (1 + y)^{n/365} − 1 as the portfolios' risk-free leg (docs/methods.md §5).
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ def performance_by_moneyness(monthly_wide: pd.DataFrame, market_rf: pd.DataFrame
 def portfolio_betas(daily: pd.DataFrame, underlying: pd.DataFrame) -> pd.DataFrame:
     """OLS beta and R² of each portfolio's daily return on the underlying's daily price return.
 
-    The leverage-adjusted construction targets β ≈ +1 for calls and puts alike (SPEC §3.3; seed 003's
-    put formula gives −1).
+    The leverage-adjusted construction targets β ≈ +1 for calls and puts alike (docs/methods.md §4.2; the put
+    formula applied to a signed elasticity gives −1, §9.2).
     """
     market = underlying["close"].pct_change().rename("market")
     wide = daily.pivot(index="date", columns="portfolio_id", values="return").join(market, how="left")

@@ -36,7 +36,7 @@ def coverage_table(daily_returns: pd.DataFrame, min_days: int) -> pd.DataFrame:
 
     ``zero_return_share`` is the share of valid days with an exactly zero return and
     ``months_without_variance`` counts months whose realized variance is zero or undefined (< ``min_days``
-    valid days): the signal 1/σ² is then NaN (SPEC §0, e.g. RRC in 1990–92).
+    valid days): the signal 1/σ² is then NaN (docs/methods.md §1.3, e.g. RRC in 1990–92).
     """
     valid = daily_returns.notna()
     variance = realized_variance_monthly(daily_returns, min_days)

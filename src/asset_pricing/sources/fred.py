@@ -8,7 +8,7 @@ This is an approximation, as is usual in the volatility-managed portfolio litera
 annual rate by 12 instead of compounding it ((1 + y)^(1/12) − 1 is lower by about 0.04 bp a month at
 y = 1% and 0.9 bp at y = 5%), it uses a discount yield rather than an investment yield, and a 3-month
 bill for a one-month holding period. The embedded Fama–French ``RF`` (one-month bill) is the closer
-match to SPEC §1's rf_t; FRED is the way to extend the sample beyond 2018-11.
+match to docs/methods.md §1.4's rf_t; FRED is the way to extend the sample beyond 2018-11.
 """
 
 from __future__ import annotations

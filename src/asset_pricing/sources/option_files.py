@@ -2,7 +2,7 @@
 
 Files (one quote file per calendar year of OPTIONS_START … OPTIONS_END, plus one underlying file):
 
-``quotes_YYYY.parquet`` or ``quotes_YYYY.csv`` — one row per quote, OptionMetrics column names (SPEC §3.1):
+``quotes_YYYY.parquet`` or ``quotes_YYYY.csv`` — one row per quote, OptionMetrics column names (docs/methods.md §3.1):
 
 =============== ======================================================================================
 column          content
@@ -23,7 +23,7 @@ optionid        integer id of the contract, the same on every day of its life
 
 ``underlying.csv`` or ``underlying.parquet`` — one row per trading day covering every quote date:
 ``date`` (YYYY-MM-DD), ``close`` (index level S_t), ``rf_annual`` (effective annual risk-free rate as a
-fraction, 0.05 = 5%; SPEC §3.6), optional ``q`` (continuous dividend yield as a fraction; DIVIDEND_YIELD
+fraction, 0.05 = 5%; docs/methods.md §5), optional ``q`` (continuous dividend yield as a fraction; DIVIDEND_YIELD
 when the column is absent or blank).
 
 The pull checks every file (errors name the file and the column, see

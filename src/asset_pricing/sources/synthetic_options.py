@@ -1,4 +1,4 @@
-"""Synthetic OptionMetrics-format S&P 500 option panel on the real index closes (SPEC §3.5).
+"""Synthetic OptionMetrics-format S&P 500 option panel on the real index closes (docs/methods.md §6).
 
 Deterministic from a seed, vectorized with numpy, generated one calendar year at a time (bounded memory).
 
@@ -9,7 +9,7 @@ Market
     constant continuous dividend yield q (``DIVIDEND_YIELD``).
 
     Two rates, as in OptionMetrics: ``rf_annual`` = y is the T-bill rate at which the portfolios' cash
-    accrues (SPEC §3.6), and ``r`` = log1p(y) + s is the continuously compounded rate at which options are
+    accrues (docs/methods.md §5), and ``r`` = log1p(y) + s is the continuously compounded rate at which options are
     priced (Black–Scholes, parity, arbitrage bounds), with a constant spread s = ``pricing_rate_spread``
     (40 bp). SPX options embed a rate above T-bills: the box-spread (put–call parity) rate exceeds
     Treasury yields by about 40 bp on average (van Binsbergen, Diamond and Grotteria 2022, "Risk-free
@@ -97,7 +97,7 @@ Quotes
     at short maturities.
 
 Planted defects (ground truth in ``truth_YYYY.parquet``)
-    A share ``defect_share`` of the rows for each kind, each aimed at one filter (SPEC §3.2) and planted
+    A share ``defect_share`` of the rows for each kind, each aimed at one filter (docs/methods.md §3.2) and planted
     only where no earlier filter would remove the row anyway (7 < τ < 180, 0.83 < m < 1.17, …), at most
     one defect per (date, exdate, strike): duplicates (1), same terms at another price with an IV away
     from the slice median (2), zero bid (3), IV out of range (5), mid below intrinsic value (7; the
@@ -338,7 +338,7 @@ class SyntheticYear:
 # Market inputs
 # ---------------------------------------------------------------------------------------------------
 def daily_rf_annual(dates: pd.DatetimeIndex, rf_monthly: pd.DataFrame) -> pd.Series:
-    """Effective annual rate y = (1 + RF_month)^12 − 1 of each day's calendar month (SPEC §3.6).
+    """Effective annual rate y = (1 + RF_month)^12 − 1 of each day's calendar month (docs/methods.md §5).
 
     Raises ``SettingsError`` naming OPTIONS_START/OPTIONS_END when a day's month has no rate.
     """
@@ -359,7 +359,7 @@ def synthetic_market(
 ) -> tuple[pd.DataFrame, float]:
     """Per trading day of the window: close, rf_annual, r, q, variance (annualized EWMA), trend_gap.
 
-    rf_annual = y is the T-bill effective annual rate (cash accrual, SPEC §3.6); r = log1p(y) +
+    rf_annual = y is the T-bill effective annual rate (cash accrual, docs/methods.md §5); r = log1p(y) +
     ``spec.pricing_rate_spread`` is the continuous rate the options are priced with (module docstring).
     ``closes`` defaults to the embedded S&P 500 index and ``rf_monthly`` to the embedded RF series; the
     EWMA variance and the trend use the whole close history before the window as warm-up. Also returns

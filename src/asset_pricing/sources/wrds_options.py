@@ -1,18 +1,18 @@
-"""OptionMetrics S&P 500 option quotes from WRDS (``OPTIONS_SOURCE=wrds``; SPEC §0, §3.1, §3.6).
+"""OptionMetrics S&P 500 option quotes from WRDS (``OPTIONS_SOURCE=wrds``; docs/methods.md §1.1, §3.1, §5).
 
 What is pulled (the ``wrds`` package; user ``WRDS_USERNAME``, password from ``~/.pgpass``):
 
-- quotes: ``optionm.opprcdYYYY`` for ``secid = OPTIONS_SECID`` (108105 = SPX), the SPEC §3.1 columns,
+- quotes: ``optionm.opprcdYYYY`` for ``secid = OPTIONS_SECID`` (108105 = SPX), the docs/methods.md §3.1 columns,
   one query and one file ``quotes_YYYY.parquet`` per calendar year of OPTIONS_START … OPTIONS_END;
 - underlying close S_t: ``optionm.secprd`` (same secid);
-- rates, two of them as in CJS and SPEC §3.6:
+- rates, two of them as in CJS and docs/methods.md §5:
   r, the rate used in Black–Scholes (elasticities, fills, parity): the OptionMetrics zero curve
   ``optionm.zerocd`` (continuously compounded, percent) interpolated linearly in days to 91 days (flat
   beyond the curve's ends) on each date, r = rate/100 — the curve OptionMetrics uses for its own implied
   volatilities;
   rf_annual, the risk-free rate the portfolios accrue on their risk-free leg: the 3-month T-bill
-  ``frb.rates_daily.tb_m3`` (percent, annualized) → y = tb_m3/100 (SPEC §3.6: percent → fraction; the
-  seed's column), forward-filled over days without a value;
+  ``frb.rates_daily.tb_m3`` (percent, annualized) → y = tb_m3/100 (docs/methods.md §5: percent →
+  fraction), forward-filled over days without a value;
 - dividend yield q: ``optionm.idxdvd`` (continuous, percent; the mean over the rows of a date when the
   table holds a term structure), forward-filled over dates without a value, DIVIDEND_YIELD where the
   table has none.
