@@ -304,7 +304,7 @@ def task_bench():
     return {
         "actions": [_bench],
         "params": [{"name": "size", "long": "size", "default": "full", "choices": [(s, "") for s in sorted(BENCH_SIZES)],
-                    "help": "full (the issue's scale, ~10 min) | small (1M quotes) | tiny (smoke test)"}],
+                    "help": "full (OptionMetrics scale, ~10 min) | small (1M quotes) | tiny (smoke test)"}],
         "targets": benchmark_targets(P),
         "uptodate": [False],
         "verbosity": 2,

@@ -1,4 +1,4 @@
-"""Black–Scholes–Merton: golden prices, parity, implied-volatility round trips, elasticity signs (SPEC §3.3)."""
+"""Black–Scholes–Merton: golden prices, parity, implied-volatility round trips, elasticity signs (docs/methods.md §4.2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from scipy.stats import norm
 
 from asset_pricing.options.bsm import bs_delta, bs_elasticity, bs_price, bs_vega, implied_volatility
 
-# Golden case of the issue: S=100, K=120, r=0.05, T=1.75, sigma=0.65, no dividend.
+# Golden case: S=100, K=120, r=0.05, T=1.75, sigma=0.65, no dividend.
 GOLDEN = dict(S=100.0, K=120.0, T=1.75, r=0.05, q=0.0, sigma=0.65)
 
 

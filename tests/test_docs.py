@@ -47,7 +47,6 @@ def methods_sections() -> set[str]:
     return set(HEADING.findall(METHODS_MD.read_text(encoding="utf-8")))
 
 
-@pytest.mark.xfail(strict=False, reason="citations are replaced in the final sweep")
 def test_no_project_file_cites_a_document_users_do_not_have():
     offending = []
     for path in project_files(*PROJECT_PATHS):

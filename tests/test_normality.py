@@ -1,4 +1,4 @@
-"""Normality report helpers (SPEC §2): the test table and the figures, on any wide frame of returns."""
+"""Normality report helpers (docs/methods.md §8): the test table and the figures, on any wide frame of returns."""
 
 from __future__ import annotations
 

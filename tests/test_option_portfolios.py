@@ -1,5 +1,5 @@
 """CJS/HKM option portfolios (docs/methods.md §4, §4.4, §5): hand-computed cases, invariants,
-every bad input of the issue, the year boundary, and the beta of leverage-adjusted calls and puts."""
+every bad input, the year boundary, and the beta of leverage-adjusted calls and puts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Option quote sources: WRDS OptionMetrics (fake connection on recorded-format fixtures, SQL asserted),
-the user's files in DATA_DIR/manual/options, and every bad input of issue 5 at the schema check."""
+the user's files in DATA_DIR/manual/options, and every bad input at the schema check."""
 
 from __future__ import annotations
 

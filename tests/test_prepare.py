@@ -136,7 +136,7 @@ def stage(monkeypatch):
     return run
 
 
-def test_stage_writes_seed_000_files_and_columns(stage):
+def test_stage_writes_the_documented_files_and_columns(stage):
     written = stage()
     assert [p.name for p in written] == ["daily_returns.parquet", "market_daily_returns.parquet", "market_vol_monthly.parquet", "rf_monthly.parquet"]
     daily = pd.read_parquet(written[0])

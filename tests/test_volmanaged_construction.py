@@ -1,5 +1,5 @@
-"""Construction of the volatility-managed strategies (SPEC §1): hand-computed cases, the seed-000 oracle,
-the lag, renormalized weights and every bad input of issue 4."""
+"""Construction of the volatility-managed strategies (docs/methods.md §2): hand-computed cases, a line-by-line oracle,
+the lag, renormalized weights and every bad input."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def synthetic_panel(n_assets: int = 4, start: str = "2003-01-01", end: str = "20
     return daily, market, market_vol, rf
 
 
-def seed_000(daily_rets: pd.DataFrame, mkt_vol: pd.DataFrame, rf_m: pd.Series, train_end: pd.Timestamp, max_leverage=None):
-    """Seed 000's computation restated line by line (equal weights, uncapped unless given)."""
+def textbook_construction(daily_rets: pd.DataFrame, mkt_vol: pd.DataFrame, rf_m: pd.Series, train_end: pd.Timestamp, max_leverage=None):
+    """The textbook construction written out line by line, independently of the package (Moreira and Muir
+    2017: k = 1/mean training signal, exposure lagged one month; fixed equal weights, uncapped unless given)."""
     mkt_vol = mkt_vol.copy()
     mkt_vol.index = pd.to_datetime(mkt_vol.index).to_period("M").to_timestamp("M")
     rf_m = rf_m.to_frame("rf_month")
@@ -74,23 +75,23 @@ def seed_000(daily_rets: pd.DataFrame, mkt_vol: pd.DataFrame, rf_m: pd.Series, t
     return mret, common_df, onefactor_df, strat
 
 
-def seed_config(**changes) -> VolManagedConfig:
+def two_day_config(**changes) -> VolManagedConfig:
     return VolManagedConfig(**{"train_end": TRAIN_END, "min_days": 2, **changes})
 
 
-# --- seed 000 oracle ------------------------------------------------------------------------------
+# --- line-by-line oracle ------------------------------------------------------------------------------
 @pytest.mark.parametrize("max_leverage", [None, 1.5])
-def test_outputs_equal_seed_000_on_gap_free_panel(max_leverage):
+def test_outputs_equal_the_line_by_line_oracle_on_a_gap_free_panel(max_leverage):
     daily, market, market_vol, rf = synthetic_panel()
-    result = run_volmanaged(daily, market, market_vol, rf, seed_config(max_leverage=max_leverage))
-    mret, common_df, onefactor_df, strat = seed_000(daily, market_vol, rf, TRAIN_END, max_leverage)
+    result = run_volmanaged(daily, market, market_vol, rf, two_day_config(max_leverage=max_leverage))
+    mret, common_df, onefactor_df, strat = textbook_construction(daily, market_vol, rf, TRAIN_END, max_leverage)
 
     pd.testing.assert_frame_equal(result.monthly_asset_returns, mret, check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
     pd.testing.assert_frame_equal(result.common_vol_signal, common_df, check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
     pd.testing.assert_frame_equal(result.onefactor_signals, onefactor_df, check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
-    # From the second month on every asset has a lagged exposure, so the seed's fixed weights are right.
+    # From the second month on every asset has a lagged exposure, so the oracle's fixed weights are right.
     pd.testing.assert_frame_equal(result.strategy_returns.iloc[1:], strat.iloc[1:], check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
-    # The first month has no lagged exposure: NaN here, where the seed books a 0 one-factor return (defect 5).
+    # The first month has no lagged exposure: NaN here, where a fixed-weight sum books a 0 one-factor return (docs/methods.md §9.7).
     assert result.strategy_returns.iloc[0][["ew", "common_excess", "onefactor_excess"]].isna().all()
     assert strat.iloc[0]["onefactor_excess"] == 0.0
 
@@ -133,7 +134,7 @@ def test_strategy_returns_hand_computed_two_assets():
 
 def test_exposure_uses_previous_month_signal():
     daily, market, market_vol, rf = synthetic_panel()
-    result = run_volmanaged(daily, market, market_vol, rf, seed_config())
+    result = run_volmanaged(daily, market, market_vol, rf, two_day_config())
     common = result.common_vol_signal
     np.testing.assert_allclose(common["exposure_common_lag"].iloc[1:].to_numpy(), common["exposure_common"].iloc[:-1].to_numpy())
     lagged = result.onefactor_signals["exposure_i_lag"]
@@ -301,7 +302,7 @@ def test_signal_with_a_missing_calendar_month_is_an_error():
 def test_start_and_end_dates_are_inclusive_and_bound_every_output():
     daily, market, market_vol, rf = synthetic_panel()
     start, end = pd.Timestamp("2003-03-03"), pd.Timestamp("2006-10-31")  # first and last trading day of their months
-    result = run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=start, end_date=end))
+    result = run_volmanaged(daily, market, market_vol, rf, two_day_config(start_date=start, end_date=end))
     months = pd.date_range("2003-03-31", "2006-10-31", freq="ME", name="date")
     for frame in (result.monthly_asset_returns, result.common_vol_signal, result.onefactor_signals, result.strategy_returns):
         assert frame.index.equals(months) and frame.index.name == "date"
@@ -310,11 +311,11 @@ def test_start_and_end_dates_are_inclusive_and_bound_every_output():
     october = daily.loc["2006-10-01":"2006-10-31"]
     assert result.monthly_asset_returns.loc["2006-10-31", "S1"] == pytest.approx(np.prod(1 + october["S1"]) - 1, rel=1e-12)
     # EWMA: the market's decay starts at START_DATE as well (no day before it enters)
-    ewma = run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=start, end_date=end, variance_model="ewma"))
+    ewma = run_volmanaged(daily, market, market_vol, rf, two_day_config(start_date=start, end_date=end, variance_model="ewma"))
     expected = variance.ewma_variance(market.loc[start:end].to_frame("market"), 0.94, 2)["market"]
     np.testing.assert_allclose(ewma.common_vol_signal["sigma2_mkt"].to_numpy(), expected.to_numpy(), rtol=1e-12)
     with pytest.raises(DataValidationError, match="daily_returns: no rows between START_DATE and END_DATE"):
-        run_volmanaged(daily, market, market_vol, rf, seed_config(start_date=pd.Timestamp("2010-01-01"), end_date=pd.Timestamp("2010-12-31")))
+        run_volmanaged(daily, market, market_vol, rf, two_day_config(start_date=pd.Timestamp("2010-01-01"), end_date=pd.Timestamp("2010-12-31")))
 
 
 def test_expanding_calibration_reaches_the_common_scale():
@@ -463,13 +464,13 @@ def embedded_panel():
     return daily.drop(columns="SP500"), daily["SP500"].rename("market"), rf
 
 
-def test_outputs_equal_seed_000_on_embedded_panel_without_stale_rrc(embedded_panel):
+def test_outputs_equal_the_oracle_on_the_embedded_panel_without_stale_rrc(embedded_panel):
     daily, market, rf = embedded_panel
-    daily = daily.drop(columns="RRC")  # RRC's zero-variance months give the seed k = 1 (1/inf), SPEC §0
+    daily = daily.drop(columns="RRC")  # RRC's zero-variance months give the oracle k = 1 (1/inf), docs/methods.md §9.7
     market_vol = market.groupby(pd.Grouper(freq="ME")).var(ddof=1).to_frame("sigma2")
     train_end = pd.Timestamp("2005-12-31")
     result = run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=train_end, min_days=2))
-    _, common_df, onefactor_df, strat = seed_000(daily, market_vol, rf, train_end)
+    _, common_df, onefactor_df, strat = textbook_construction(daily, market_vol, rf, train_end)
     pd.testing.assert_frame_equal(result.common_vol_signal, common_df, check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
     pd.testing.assert_frame_equal(result.onefactor_signals, onefactor_df, check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
     pd.testing.assert_frame_equal(result.strategy_returns.iloc[1:], strat.iloc[1:], check_names=False, check_freq=False, rtol=1e-12, atol=1e-15)
@@ -481,7 +482,7 @@ def test_rrc_zero_variance_months_have_no_signal_on_embedded_data(embedded_panel
     result = run_volmanaged(daily, market, market_vol, rf, VolManagedConfig(train_end=pd.Timestamp("2005-12-31")))
     variance_rrc = result.onefactor_signals[("sigma2_i", "RRC")]
     zero_months = variance_rrc.index[variance_rrc == 0.0]
-    assert len(zero_months) == 12 and zero_months.max() < pd.Timestamp("1993-01-01")  # SPEC §0: 12 months in 1990-92
+    assert len(zero_months) == 12 and zero_months.max() < pd.Timestamp("1993-01-01")  # docs/methods.md §1.3: 12 months in 1990-92
     assert result.onefactor_signals.loc[zero_months, ("s_base_i", "RRC")].isna().all()
     after = zero_months + pd.offsets.MonthEnd(1)
     assert result.onefactor_signals.loc[after, ("exposure_i_lag", "RRC")].isna().all()

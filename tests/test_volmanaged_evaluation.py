@@ -13,7 +13,7 @@ from asset_pricing.volmanaged import evaluation, strategies
 
 
 def strategy_table(n_months: int = 120, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Strategy returns in seed 000's columns and diagnostics with turnover, over monthly dates."""
+    """Strategy returns in the stage's columns and diagnostics with turnover, over monthly dates."""
     rng = np.random.default_rng(seed)
     months = pd.date_range("2000-01-31", periods=n_months, freq="ME", name="date")
     rf = pd.Series(0.002, index=months)

@@ -43,7 +43,7 @@ def project(tmp_path) -> ProjectPaths:
     return paths
 
 
-def test_stage_writes_every_target_with_seed_000_names(project):
+def test_stage_writes_every_target_with_the_documented_names(project):
     written = stage.build_volmanaged(project, stage_settings())
     assert written == stage.volmanaged_targets(project)
     assert all(path.is_file() for path in written)

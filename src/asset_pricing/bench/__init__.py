@@ -1,4 +1,4 @@
-"""Benchmark of the project at OptionMetrics scale (issue 7): ``python -m asset_pricing.bench --size full``.
+"""Benchmark of the project at OptionMetrics scale: ``python -m asset_pricing.bench --size full``.
 
 Measures, each in fresh child processes (best and median of several runs): the option stages on a
 ~20 million quote synthetic panel and their growth, the portfolio stage and the Level-3 smile filter
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from asset_pricing.paths import project_paths
 
     parser = argparse.ArgumentParser(prog="python -m asset_pricing.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="full", help="full: the issue's scale (~10 min); small: 1M quotes; tiny: smoke test")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full", help="full: OptionMetrics scale, ~20M quotes (~10 min); small: 1M quotes; tiny: smoke test")
     parser.add_argument("--repeats", type=int, default=None, help="runs per short measurement (default: 3, tiny: 1)")
     parser.add_argument("--steps", default=",".join(map(str, STEPS)), help="comma-separated steps among 1-5 (default: all)")
     parser.add_argument("--baseline", type=Path, default=None, help="root of another checkout: step 1 runs it too, alternating, and compares outputs")

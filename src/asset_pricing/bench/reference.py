@@ -1,4 +1,4 @@
-"""Reference implementations the benchmark times against the project (issue 7, step 3); never used by the pipeline.
+"""Reference implementations the benchmark times against the project (step 3); never used by the pipeline.
 
 :func:`naive_portfolios`
     A naive pandas implementation of the construction, the way public replications write it: nearest-bucket candidates (moneyness
@@ -19,8 +19,8 @@
 
 :func:`smile_outliers_per_group_loop`
     Filter 9 (docs/methods.md §3.2) with one ``np.polyfit`` per (date, exdate, cp_flag) slice through
-    ``groupby().apply`` (the per-group loop of the reference code this project grows out of, STYLE.md
-    "filters"), then per-bin statistics: what the project's batched normal equations replace.
+    ``groupby().apply`` (the per-group loop of the usual replication code), then per-bin statistics:
+    what the project's batched normal equations replace.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ def kernel_weight_agreement(weighted_quotes: pd.DataFrame) -> dict[str, float]:
 def _fit_slice_curve(group: pd.DataFrame, min_quotes: int) -> pd.DataFrame:
     """One slice of the per-group reference: ``np.polyfit`` of log IV on x = m − 1, fitted IV stored per quote.
 
-    Like the reference code this project grows out of (``fit_and_store_curve`` applied per group): a
+    Like the usual replication code (a ``fit_and_store_curve`` applied per group): a
     slice with fewer than ``min_quotes`` valid quotes or fewer than three distinct x gets no fit.
     """
     group = group.copy()

@@ -1,4 +1,4 @@
-"""The benchmark of issue 7: options at OptionMetrics scale, growth, side-by-side ratios, volmanaged, ``doit``.
+"""The benchmark: options at OptionMetrics scale, growth, side-by-side ratios, volmanaged, ``doit``.
 
 Steps (each measurement a fresh child process, :mod:`asset_pricing.bench.measure`):
 
@@ -59,7 +59,7 @@ PORTFOLIO_STAGE = Call("asset_pricing.options.stage_portfolios:build_option_port
 
 @dataclass(frozen=True)
 class BenchSize:
-    """What a benchmark size runs (``full`` is the issue's scale; ``tiny`` keeps the command tested)."""
+    """What a benchmark size runs (``full`` is OptionMetrics scale; ``tiny`` keeps the command tested)."""
 
     name: str
     panel_quotes: int
@@ -89,7 +89,7 @@ SIZES: dict[str, BenchSize] = {
 
 @dataclass(frozen=True)
 class Target:
-    """A target of the issue (2-core, 24 GB machine), the measured value and whether it is met."""
+    """A benchmark target (2-core, 24 GB machine), the measured value and whether it is met."""
 
     name: str
     value: float
@@ -303,7 +303,7 @@ def _step_5_doit(ctx: BenchContext) -> None:
 # Derived figures and targets
 # --------------------------------------------------------------------------------------------------
 def derive_figures(ctx: BenchContext) -> list[Target]:
-    """Ratios, growth rates and the issue's targets from the measurements."""
+    """Ratios, growth rates and the targets from the measurements."""
     m, figures, targets = ctx.measurements, ctx.figures, []
     if "options_full" in m:
         full = m["options_full"]
@@ -378,7 +378,7 @@ def run_benchmarks(
     paths : project folders; the workspace is DATA_DIR/benchmarks/<size>, results go to OUTPUT_DIR/benchmarks.
     cfg : the project's settings (unused by the measurements, which are hermetic; accepted so the
         function has the stage signature ``fn(paths, cfg)``).
-    size : ``full`` (the issue's scale, ~10 minutes), ``small`` (1 million quotes) or ``tiny`` (smoke test).
+    size : ``full`` (OptionMetrics scale, ~10 minutes), ``small`` (1 million quotes) or ``tiny`` (smoke test).
     repeats : runs per short measurement (default: the size's, 3 at full scale).
     steps : which of the steps 1–5 to run.
     baseline : root of another checkout of this project (e.g. the commit before an optimization): step 1

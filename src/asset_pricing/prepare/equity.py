@@ -1,4 +1,4 @@
-"""Pure transformations of daily prices into the tables the studies read (SPEC §0, §1).
+"""Pure transformations of daily prices into the tables the studies read (docs/methods.md §1).
 
 Conventions: simple returns from adjusted closes; a month is a calendar month labelled by its last
 calendar day; realized variance is the sample variance (ddof=1) of the month's daily returns.
@@ -31,7 +31,7 @@ def compound_monthly(daily_returns: pd.DataFrame) -> pd.DataFrame:
 def realized_variance_monthly(daily_returns: pd.DataFrame, min_days: int) -> pd.DataFrame:
     """σ²_t: sample variance (ddof=1) of each month's valid daily returns; NaN below ``min_days`` days.
 
-    SPEC §1. ``min_days`` ≥ 2 (a variance of one day is undefined; seed 000 defect 5).
+    docs/methods.md §1.3. ``min_days`` ≥ 2 (a variance of one day is undefined; docs/methods.md §9.7).
     """
     if min_days < 2:
         raise ValueError(f"min_days={min_days}: a realized variance needs at least 2 daily returns (setting MIN_DAYS).")
@@ -42,7 +42,7 @@ def realized_variance_monthly(daily_returns: pd.DataFrame, min_days: int) -> pd.
 
 
 def market_vol_table(market_daily_returns: pd.Series, min_days: int) -> pd.DataFrame:
-    """Monthly market volatility table with columns ``sigma2, sigma, inv_sigma, inv_sigma2`` (seed 000).
+    """Monthly market volatility table with columns ``sigma2, sigma, inv_sigma, inv_sigma2`` (docs/methods.md §1.3).
 
     Zero variance (a month without price moves) gives ±inf inverses, set to NaN.
     """

@@ -1,4 +1,4 @@
-"""Prepare stage: raw prices and rates → ``data/interim`` (file and column names of seed 000).
+"""Prepare stage: raw prices and rates → ``data/interim`` (file and column names in docs/methods.md §1).
 
 Writes ``daily_returns.parquet`` (wide, one column per ticker), ``market_daily_returns.parquet``
 (column ``market``), ``market_vol_monthly.parquet`` (``sigma2, sigma, inv_sigma, inv_sigma2``) and

@@ -1,4 +1,4 @@
-"""Normality report of return series (SPEC §2, seed 003 "Data Discussion"), for any study.
+"""Normality report of return series (docs/methods.md §8), for any study.
 
 Input everywhere: a wide DataFrame of return series (DatetimeIndex, one column per series, NaN where a
 series has no value). Output: one table of tests and moments, and figures — histogram with KDE beside

@@ -488,7 +488,7 @@ def contract_normal(exdate_days: NDArray[np.int64], strike: FloatArray, seed: in
 
 
 def contract_uniform(exdate_days: NDArray[np.int64], strike: FloatArray, seed: int) -> FloatArray:
-    """A uniform in [0, 1) per (exdate, strike) from a splitmix64 hash of the key and the seed."""
+    """A uniform in [0, 1) per (exdate, strike) from a splitmix64 hash of the key and the random seed."""
     with np.errstate(over="ignore"):
         seed_mix = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
         key = (exdate_days.astype(np.uint64) * np.uint64(100_003) + np.round(strike * 8).astype(np.uint64)) ^ seed_mix

@@ -1,4 +1,4 @@
-"""Volatility-managed portfolios (SPEC §1; seed 000 and its evaluation notebook).
+"""Volatility-managed portfolios (Moreira and Muir 2017; DeMiguel, Martín-Utrera and Uppal 2024; docs/methods.md §2).
 
 Modules, in the order the study runs:
 

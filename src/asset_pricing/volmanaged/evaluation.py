@@ -1,4 +1,4 @@
-"""Out-of-sample evaluation of the volatility-managed strategies (SPEC §1 "Evaluation").
+"""Out-of-sample evaluation of the volatility-managed strategies (docs/methods.md §2.6–§2.8).
 
 Windows: ``train`` (months ≤ TRAIN_END), ``evaluation`` (months after) and ``full``. Every window uses
 the months in which all three strategies have a return (EW, common and one-factor excess), so the
@@ -8,7 +8,7 @@ Units: inputs are monthly simple returns (fractions). Annualized: CAGR (geometri
 (std ddof=1 × √12), Sharpe ratio (12·mean excess / (√12·std excess)), α (× 12). Costs in basis points
 (1 bp = 0.0001) per unit of exposure traded, one way.
 
-Beyond seed 000:
+Beyond CAGR, volatility, Sharpe ratio and drawdown:
 
 - Moreira–Muir regression managed_excess_t = α + β · ew_excess_t + ε_t (Moreira and Muir, 2017, J.
   Finance 72(4), Table 1), OLS with Newey–West (1987) HAC t-statistics (statsmodels, Bartlett

@@ -1,8 +1,8 @@
 """The volatility-managed construction from the prepared tables to strategy returns, without file I/O.
 
-:func:`run_volmanaged` chains SPEC §1: monthly returns → variance signal per month (market and each
+:func:`run_volmanaged` chains docs/methods.md §2: monthly returns → variance signal per month (market and each
 asset) → s = 1/σ² → scale k → exposure (capped) → one-month lag → EW / common / one-factor returns.
-Its outputs carry seed 000's table and column names.
+Its outputs carry the table and column names listed in docs/methods.md §2.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class VolManagedConfig:
 
 @dataclass(frozen=True)
 class VolManagedResult:
-    """Outputs of the construction (seed 000's tables plus diagnostics and the calibration summary)."""
+    """Outputs of the construction (signals and strategy returns, plus diagnostics and the calibration summary)."""
 
     monthly_asset_returns: pd.DataFrame
     common_vol_signal: pd.DataFrame
@@ -86,7 +86,7 @@ def market_variance(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """σ²_{m,t} of the configured model at ``months`` and its parameters.
 
-    ``realized`` reads the prepared ``sigma2`` (market_vol_monthly, seed 000); ``ewma`` and ``garch``
+    ``realized`` reads the prepared ``sigma2`` (market_vol_monthly, docs/methods.md §1.3); ``ewma`` and ``garch``
     are computed from the market's daily returns. All-NaN → :class:`DataValidationError`.
     """
     if config.variance_model == "realized":
@@ -144,7 +144,7 @@ def run_volmanaged(
     rf_monthly: pd.Series,
     config: VolManagedConfig,
 ) -> VolManagedResult:
-    """Build the signals and strategy returns of SPEC §1 from the prepared tables.
+    """Build the signals and strategy returns of docs/methods.md §2 from the prepared tables.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Figures of the volatility-managed study (SPEC §1 "Plots"); each function returns a Figure.
+"""Figures of the volatility-managed study (report 02; docs/methods.md §2); each function returns a Figure.
 
 Inputs are the stage's outputs (strategy returns, common and one-factor signals); a dashed vertical
 line marks the end of the training window where ``train_end`` is given.

@@ -1,4 +1,4 @@
-"""Monthly returns of the assets (SPEC §1).
+"""Monthly returns of the assets (docs/methods.md §1.2).
 
 Conventions: daily simple returns in, monthly simple returns out (fractions, not percent); a month is a
 calendar month labelled by its last calendar day, and every calendar month between the first and the

@@ -1,12 +1,12 @@
-"""Volatility signals, the exposure scale k, the leverage cap and the one-month lag (SPEC §1).
+"""Volatility signals, the exposure scale k, the leverage cap and the one-month lag (docs/methods.md §2.1–§2.3).
 
 Signal s_t = 1/σ²_t (±inf → NaN). Exposure x_t = k_t · s_t, capped at ``MAX_LEVERAGE`` when set; x_t
 is formed at the end of month t and held in month t+1 (the lag). The scale k follows two settings:
 
-- ``CALIBRATION``: ``train`` — one k from the training months t ≤ ``TRAIN_END`` (seed 000);
+- ``CALIBRATION``: ``train`` — one k from the training months t ≤ ``TRAIN_END``;
   ``expanding`` — k_t from months τ ≤ t−1 only (what a real-time investor could compute), NaN until
   ``EXPANDING_MIN_MONTHS`` months are available.
-- ``SCALING_TARGET``: ``mean_exposure`` — k = 1 / mean(s_τ), so the average exposure is 1 (seed 000);
+- ``SCALING_TARGET``: ``mean_exposure`` — k = 1 / mean(s_τ), so the average exposure is 1;
   ``match_volatility`` — k = std(f_τ) / std(s_{τ−1} f_τ), so the managed return k s_{τ−1} f_τ has the
   volatility of the unmanaged excess return f_τ over the calibration months (Moreira and Muir, 2017,
   *Volatility-Managed Portfolios*, J. Finance 72(4), eq. 1). The cap is applied after scaling.
@@ -38,7 +38,7 @@ class ExcludedAssetWarning(UserWarning):
 
 
 def inverse_variance_signal(variance: pd.DataFrame) -> pd.DataFrame:
-    """s_t = 1/σ²_t; a zero variance (+inf) or a missing one gives NaN (SPEC §1)."""
+    """s_t = 1/σ²_t; a zero variance (+inf) or a missing one gives NaN (docs/methods.md §2.1)."""
     with np.errstate(divide="ignore"):
         signal = 1.0 / variance
     return finite_or_nan(signal).where(variance > 0)

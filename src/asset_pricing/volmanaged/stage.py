@@ -1,8 +1,8 @@
-"""Stage ``volmanaged``: prepared tables → signals, strategy returns and evaluation tables (SPEC §1, §2).
+"""Stage ``volmanaged``: prepared tables → signals, strategy returns and evaluation tables (docs/methods.md §2, §8).
 
 Reads (``data/interim``): daily_returns, market_daily_returns, market_vol_monthly, rf_monthly (parquet).
 Writes (``data/processed/volmanaged``): monthly_asset_returns, common_vol_signal, onefactor_signals,
-strategy_returns (seed 000's names and columns) and strategy_diagnostics (parquet); and
+strategy_returns and strategy_diagnostics (parquet); and
 (``OUTPUT_DIR/tables``) volmanaged_performance, volmanaged_regressions, volmanaged_costs,
 volmanaged_calibration and volmanaged_normality (CSV).
 

@@ -1,7 +1,7 @@
-"""Equal-weight, common-volatility and one-factor strategy returns, weights and turnover (SPEC §1).
+"""Equal-weight, common-volatility and one-factor strategy returns, weights and turnover (docs/methods.md §2.4).
 
 In month t an asset is *investable* when it has a return R_{i,t} and a lagged one-factor exposure
-x_{i,t−1}; the equal weights w_{i,t} = 1/N_t spread over the N_t investable assets (SPEC seed defect 5:
+x_{i,t−1}; the equal weights w_{i,t} = 1/N_t spread over the N_t investable assets (docs/methods.md §2.3:
 an asset without history neither counts nor keeps a weight). The same weights serve all three
 strategies, so they hold the same assets every month:
 
@@ -50,7 +50,7 @@ def strategy_returns(
     exposure_common_lagged: pd.Series,
     exposure_assets_lagged: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Monthly returns of the three strategies (columns ``STRATEGY_COLUMNS``, seed 000's names).
+    """Monthly returns of the three strategies (columns ``STRATEGY_COLUMNS``).
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
-"""Monthly variance signals σ²_t of daily returns: realized, EWMA and GARCH(1,1) (SPEC §1).
+"""Monthly variance signals σ²_t of daily returns: realized, EWMA and GARCH(1,1) (docs/methods.md §1.3, §2.5).
 
 Every model returns, for month t (labelled by its last calendar day), a *daily* variance (units: daily
 simple return squared) that uses daily data through the end of month t only:
 
-- ``realized``: the sample variance (ddof=1) of the month's daily returns (seed 000).
+- ``realized``: the sample variance (ddof=1) of the month's daily returns.
 - ``ewma``: the RiskMetrics estimate v_d = λ v_{d−1} + (1 − λ) r_d² (zero mean) at the month's last
   trading day, i.e. the forecast of the next day's variance (J.P. Morgan/Reuters, 1996).
 - ``garch``: a GARCH(1,1) with constant mean (Bollerslev, 1986) fitted with ``arch`` on the training
@@ -51,7 +51,7 @@ def valid_days_per_month(daily_returns: pd.DataFrame) -> pd.DataFrame:
 def realized_variance(daily_returns: pd.DataFrame, min_days: int) -> pd.DataFrame:
     """σ²_{i,t} = Σ_d (r_{i,d} − r̄_{i,t})² / (n_{i,t} − 1) over month t; NaN when n_{i,t} < ``min_days``.
 
-    SPEC §1 (seed 000 with ``min_days=2``); every calendar month of the span has a row.
+    docs/methods.md §1.3; every calendar month of the span has a row.
     """
     variance = realized_variance_monthly(finite_or_nan(daily_returns), min_days)
     return variance.reindex(calendar_months(daily_returns.index))
