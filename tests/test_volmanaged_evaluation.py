@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asset_pricing.io import DataValidationError
 from asset_pricing.volmanaged import evaluation, strategies
 
 
@@ -352,3 +353,15 @@ def test_headline_table_defaults_to_the_evaluation_window_in_strategy_order():
     assert headline.loc["onefactor", "sharpe"] == performance.loc[("onefactor", "evaluation"), "sharpe"]
     assert headline.loc["common", "alpha_ann"] == regressions.loc[("common", "evaluation"), "alpha_ann"]
     assert np.isnan(headline.loc["ew", "alpha_ann"])
+
+
+def test_a_study_with_fewer_than_three_common_months_names_the_settings_to_change():
+    table, diagnostics = strategy_table(n_months=2)
+    with pytest.raises(DataValidationError, match=r"only 2 month\(s\).*START_DATE/END_DATE"):
+        evaluation.regression_table(table, pd.Timestamp("2000-01-31"))
+    with pytest.raises(DataValidationError, match="START_DATE/END_DATE"):
+        evaluation.cost_table(table, diagnostics, [0.0, 10.0], pd.Timestamp("2000-01-31"))
+    # three months in the full window are enough: the train and evaluation windows are skipped, not an error
+    three, _ = strategy_table(n_months=3)
+    regressions = evaluation.regression_table(three, pd.Timestamp("2000-01-31"))
+    assert list(regressions.index) == [("common", "full"), ("onefactor", "full")]

@@ -32,6 +32,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from asset_pricing.io import DataValidationError
 from asset_pricing.volmanaged.strategies import STRATEGIES
 
 MONTHS_PER_YEAR = 12
@@ -217,7 +218,13 @@ def _managed_by_window(strategy_returns: pd.DataFrame, train_end: pd.Timestamp):
     window with at least 3 months of the common sample."""
     sample = common_sample(strategy_returns)
     excess, _ = strategy_frames(sample)
-    for window, mask in window_masks(sample.index, train_end).items():
+    masks = window_masks(sample.index, train_end)
+    if all(mask.sum() < 3 for mask in masks.values()):
+        raise DataValidationError(
+            f"volatility-managed evaluation: only {len(sample)} month(s) where EW, common and one-factor all have a "
+            "return; the regressions need at least 3 in a window. Widen START_DATE/END_DATE (or move TRAIN_END)."
+        )
+    for window, mask in masks.items():
         if mask.sum() < 3:
             continue
         unmanaged = excess.loc[mask, "ew"]
