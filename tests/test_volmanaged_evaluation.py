@@ -64,6 +64,8 @@ def test_newey_west_t_statistic_matches_hand_formula():
     lags = 3
     fit = evaluation.moreira_muir_regression(pd.Series(y), pd.Series(x), lags=lags)
     assert fit["alpha_t_nw"] == pytest.approx(newey_west_t_statistics(y, x, lags)[0], rel=1e-10)
+    design = np.column_stack([np.ones_like(x), x])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
     residual_sd = np.sqrt(np.sum((y - design @ coef) ** 2) / (80 - 2))
     assert fit["appraisal_ratio"] == pytest.approx(coef[0] / residual_sd * math.sqrt(12), rel=1e-10)
 
