@@ -11,8 +11,9 @@ Construction for each trading day t and each of the 54 targets (type C/P × mone
 3. Per-contract return r_i = mid_{i,t+1} / mid_{i,t} − 1 of the *same* optionid on the next trading
    day (docs/methods.md §9.1). The exit price mid_{i,t+1} is the contract's valid price at t+1 — its quote
    in the formation sample, or in the exit-only quotes when the filters removed it only for leaving that
-   sample (maturity below 7 days, moneyness outside 0.8–1.2, its pair's parity rate). Only a contract
-   without a valid price at t+1 is filled with a Black–Scholes price (next-day smile, else own IV).
+   sample (maturity below 7 days, IV bounds, moneyness outside 0.8–1.2, its pair's parity rate) and it
+   sits on the day's smile. Only a contract without a valid price at t+1 is filled with a Black–Scholes
+   price (next-day smile, else own IV; docs/methods.md §4.4).
 4. Leverage-adjusted return R = Σ w_i (1/ω_i) r_i + (1 − Σ w_i/ω_i) · rf_{t→t+1} (one formula for calls
    and puts, docs/methods.md §9.2), rf accrued over the calendar days held: (1 + y)^{n/365} − 1 (docs/methods.md §5).
 
@@ -255,7 +256,7 @@ def next_day_mid(
 
     A valid next-day price is a valid quote of the formation sample (``valid``) or an exit-only quote
     (``exit_quotes``: columns date, optionid, mid; quotes that left the formation sample only by
-    maturity, moneyness or parity rate, :func:`asset_pricing.options.filters.exit_price_rows`) with a
+    maturity, IV bounds, moneyness or parity rate, :func:`asset_pricing.options.filters.exit_price_rows`) with a
     positive mid on a trading day. Matching is per optionid on trading-day index + 1
     (:func:`next_day_position`), never across contracts.
     """
