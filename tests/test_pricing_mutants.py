@@ -25,7 +25,7 @@ from asset_pricing.pricing.panel import BalancedPanel, PricingInputError, balanc
 from asset_pricing.pricing.stage import build_test_assets, published_test_assets, read_test_assets
 from asset_pricing.pricing.tables import CROSS_SECTION_COLUMNS, FITTED_COLUMNS, TIME_SERIES_COLUMNS, TestAssets, price_all, price_test
 from asset_pricing.pricing.time_series import grs_test, j_test, newey_west_lags, resolve_lags, time_series_regressions
-from asset_pricing.sources.published import OPTION_IDS, load_hkm_published, pull_published, raw_published_path
+from asset_pricing.sources.published import load_hkm_published, pull_published, raw_published_path
 
 
 def months(n: int, start: str = "2000-01-31") -> pd.DatetimeIndex:
@@ -306,7 +306,6 @@ def test_test_sets_name_the_file_they_came_from():
     test = build_test_assets("hkm18", long, project_paths().processed / "hkm_portfolio_returns.parquet",
                              pd.Series(0.001, index=months(3)), pd.Series(0.01, index=months(3)), pd.Series(0.0, index=months(3)))
     assert test.data_source == "this build's option quotes (hkm_portfolio_returns.parquet has no data_source label)"
-    assert list(OPTION_IDS)[:1] == ["hkm_C_900"]
 
 
 def test_a_published_file_without_a_column_is_named():
