@@ -8,51 +8,36 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from option_quotes import NO_FITS, make_quotes, make_underlying
 from scipy.stats import norm
 
+import settings
 from asset_pricing.io import DataValidationError
 from asset_pricing.options import portfolios as pf
-from asset_pricing.options.bsm import bs_elasticity, bs_price
 from asset_pricing.options import schema
-from asset_pricing.options.filters import apply_level_1_2, exit_price_rows, level_1_2_masks
+from asset_pricing.options.bsm import bs_elasticity, bs_price
+from asset_pricing.options.filters import (
+    apply_level_1_2,
+    exit_price_rows,
+    level_1_2_masks,
+)
 from asset_pricing.options.schema import attach_underlying
-from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_targets
-from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
+from asset_pricing.options.stage_portfolios import (
+    build_option_portfolios,
+    option_portfolio_targets,
+)
 from asset_pricing.paths import project_paths
-
-import settings
+from asset_pricing.sources.synthetic_options import (
+    SyntheticPanelSpec,
+    generate_synthetic_panel,
+)
 
 EMPTY_EXITS = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "optionid": pd.Series(dtype="int64"), "mid": pd.Series(dtype="float64")})
-NO_FITS = pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("date", "exdate") else "float64") for c in pf.SMILE_COLUMNS})
 
 
 # --------------------------------------------------------------------------------------------------
 # Small panels in the contract's format
 # --------------------------------------------------------------------------------------------------
-def make_underlying(dates, closes, rf_annual=0.03, q=0.0) -> pd.DataFrame:
-    index = pd.DatetimeIndex(pd.to_datetime(dates), name="date")
-    return pd.DataFrame({"close": np.asarray(closes, float), "rf_annual": rf_annual, "r": np.log1p(rf_annual), "q": q}, index=index)
-
-
-def make_quotes(rows: list[dict], underlying: pd.DataFrame, sigma: float = 0.2) -> pd.DataFrame:
-    """Quotes from rows (date, exdate, cp_flag, strike, optionid[, mid, impl_volatility]) priced by BS at ``sigma``."""
-    frame = pd.DataFrame(rows)
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["exdate"] = pd.to_datetime(frame["exdate"])
-    frame = frame.join(underlying, on="date")
-    frame["tau_days"] = (frame["exdate"] - frame["date"]).dt.days.astype("int64")
-    frame["T"] = frame["tau_days"] / 365.0
-    frame["moneyness"] = frame["strike"] / frame["close"]
-    if "impl_volatility" not in frame:
-        frame["impl_volatility"] = sigma
-    frame["impl_volatility"] = frame["impl_volatility"].fillna(sigma)
-    model = bs_price(frame["close"], frame["strike"], frame["T"], frame["r"], frame["q"], frame["impl_volatility"], frame["cp_flag"] == "C")
-    frame["mid"] = frame["mid"].fillna(pd.Series(model, index=frame.index)) if "mid" in frame else model
-    frame["cp_flag"] = pd.Categorical(frame["cp_flag"], categories=["C", "P"])
-    frame["optionid"] = frame["optionid"].astype("int64")
-    return frame
-
-
 def clean_panel(start: str, end: str, sigma: float = 0.25, seed: int = 7, daily_vol: float = 0.01, rf: float = 0.02, q: float = 0.01):
     """Black–Scholes quotes at a flat volatility on a random-walk underlying: a grid of strikes 1 apart,
     third-Friday expirations, 7 ≤ τ ≤ 180 days and 0.8 ≤ m ≤ 1.2 (what the filters keep)."""

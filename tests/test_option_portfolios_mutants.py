@@ -14,38 +14,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from option_quotes import NO_FITS, make_quotes, make_underlying
 from scipy.stats import norm
 
 from asset_pricing.io import DataValidationError
 from asset_pricing.options import portfolios as pf
 from asset_pricing.options.bsm import bs_elasticity, bs_price
 
-NO_FITS = pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("date", "exdate") else "float64") for c in pf.SMILE_COLUMNS})
 FRIDAY, MONDAY = pd.Timestamp("2020-01-10"), pd.Timestamp("2020-01-13")
-
-
-def make_underlying(dates, closes, rf_annual=0.03, q=0.0) -> pd.DataFrame:
-    index = pd.DatetimeIndex(pd.to_datetime(dates), name="date")
-    return pd.DataFrame({"close": np.asarray(closes, float), "rf_annual": rf_annual, "r": np.log1p(rf_annual), "q": q}, index=index)
-
-
-def make_quotes(rows: list[dict], underlying: pd.DataFrame, sigma: float = 0.2) -> pd.DataFrame:
-    """Quotes from rows (date, exdate, cp_flag, strike, optionid[, mid, impl_volatility]) priced by BS at ``sigma``."""
-    frame = pd.DataFrame(rows)
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["exdate"] = pd.to_datetime(frame["exdate"])
-    frame = frame.join(underlying, on="date")
-    frame["tau_days"] = (frame["exdate"] - frame["date"]).dt.days.astype("int64")
-    frame["T"] = frame["tau_days"] / 365.0
-    frame["moneyness"] = frame["strike"] / frame["close"]
-    if "impl_volatility" not in frame:
-        frame["impl_volatility"] = sigma
-    frame["impl_volatility"] = frame["impl_volatility"].fillna(sigma)
-    model = bs_price(frame["close"], frame["strike"], frame["T"], frame["r"], frame["q"], frame["impl_volatility"], frame["cp_flag"] == "C")
-    frame["mid"] = frame["mid"].fillna(pd.Series(model, index=frame.index)) if "mid" in frame else model
-    frame["cp_flag"] = pd.Categorical(frame["cp_flag"], categories=["C", "P"])
-    frame["optionid"] = frame["optionid"].astype("int64")
-    return frame
 
 
 def run(quotes, underlying, fits=NO_FITS, formation_dates=None, **options) -> pd.DataFrame:

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from option_quotes import make_prepared_quotes as make_quotes
+from option_quotes import quote
 
 import settings
 from asset_pricing.io import DataValidationError
@@ -18,33 +20,17 @@ from asset_pricing.options import schema
 from asset_pricing.options.bsm import bs_price
 from asset_pricing.options.smile import fit_smile, grouped_quadratic_fit, smile_iv
 from asset_pricing.options.stage_quotes import filter_options, filter_options_targets
-from asset_pricing.sources.option_pull import pull_options
-from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
 from asset_pricing.paths import project_paths
+from asset_pricing.sources.option_pull import pull_options
+from asset_pricing.sources.synthetic_options import (
+    SyntheticPanelSpec,
+    generate_synthetic_panel,
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # Hand-made quotes
 # --------------------------------------------------------------------------------------------------
-def make_quotes(rows: list[dict], close: float = 100.0, rf_annual: float = math.expm1(0.04), q: float = 0.02) -> pd.DataFrame:
-    """Prepared quotes from rows with date, exdate, cp_flag, strike (points), best_bid, best_offer[, impl_volatility]."""
-    frame = pd.DataFrame(rows)
-    frame["strike_price"] = (frame.pop("strike") * 1000).round().astype("int64")
-    defaults = {"secid": 108105, "volume": 0, "open_interest": 0, "impl_volatility": 0.2, "delta": np.nan}
-    for column, value in defaults.items():
-        if column not in frame:
-            frame[column] = value
-    if "optionid" not in frame:
-        frame["optionid"] = np.arange(len(frame)) + 1
-    dates = pd.DatetimeIndex(sorted(pd.to_datetime(frame["date"]).unique()), name="date")
-    underlying = schema.validate_underlying(pd.DataFrame({"close": close, "rf_annual": rf_annual, "q": q}, index=dates), "underlying")
-    return schema.attach_underlying(schema.validate_quotes(frame, underlying, "hand-made"), underlying)
-
-
-def quote(exdate: str = "2010-02-19", cp: str = "C", strike: float = 100.0, bid: float = 5.0, offer: float = 5.2, iv: float = 0.2, date: str = "2010-01-04", **extra) -> dict:
-    return {"date": date, "exdate": exdate, "cp_flag": cp, "strike": strike, "best_bid": bid, "best_offer": offer, "impl_volatility": iv, **extra}
-
-
 def removed_rows(quotes: pd.DataFrame, result: F.FilterResult) -> list[int]:
     return sorted(quotes.index.difference(result.kept.index))
 

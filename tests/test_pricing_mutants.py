@@ -9,7 +9,6 @@ matrix), so OLS returns the planted coefficients exactly.
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
