@@ -35,14 +35,7 @@ from asset_pricing import io
 from asset_pricing.bench import reference
 from asset_pricing.options import portfolios
 from asset_pricing.options.portfolios import KernelWeights
-from asset_pricing.options.stage_portfolios import (
-    DAILY_FILE,
-    exit_file,
-    options_interim,
-    quotes_file,
-    read_columns,
-    smile_file,
-)
+from asset_pricing.options.stage_portfolios import DAILY_FILE, options_interim, read_year
 from asset_pricing.paths import ProjectPaths
 from asset_pricing.prepare.equity import market_vol_table
 from asset_pricing.volmanaged import evaluation, strategies
@@ -88,9 +81,7 @@ def load_option_inputs(paths: ProjectPaths, year: int = DEFAULT_YEAR) -> OptionI
     """The filtered quotes of ``year`` (DATA_DIR/interim/options) and the days formed: every trading day of the
     year but its last (whose t+1 is in the next year's file)."""
     underlying = io.read_parquet(options_interim(paths) / "underlying.parquet")
-    quotes = read_columns(quotes_file(paths, year), portfolios.QUOTE_COLUMNS)
-    fits = read_columns(smile_file(paths, year), portfolios.SMILE_COLUMNS)
-    exits = read_columns(exit_file(paths, year), portfolios.EXIT_QUOTE_COLUMNS)
+    quotes, fits, exits = read_year(paths, year)
     days = portfolios.trading_calendar(underlying).index
     in_year = days[days.year == year]
     return OptionInputs(quotes, underlying, fits, exits, in_year[:-1], f"{year}: {len(quotes):,} filtered quotes, {len(in_year) - 1} formation days")

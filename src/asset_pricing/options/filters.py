@@ -658,7 +658,6 @@ def level_1_2_masks(quotes: pd.DataFrame) -> LevelTwoMasks:
     return LevelTwoMasks(alive, steps, rows[call[~negative]], rows[put[~negative]], rate[~negative])
 
 
-EXIT_COLUMNS: tuple[str, ...] = ("date", "optionid", "mid")
 FORMATION_ONLY_STEPS: tuple[int, ...] = (4, 6, 8)  # maturity, moneyness, parity rate: who is formed, not what a price is worth
 
 

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from asset_pricing.io import DataValidationError, require_columns
 from asset_pricing.options.bsm import bs_elasticity, bs_price
+from asset_pricing.options.schema import EXIT_QUOTE_COLUMNS
 from asset_pricing.options.smile import smile_iv
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ QUOTE_COLUMNS: tuple[str, ...] = (
 )
 UNDERLYING_COLUMNS: tuple[str, ...] = ("close", "rf_annual", "r", "q")
 SMILE_COLUMNS: tuple[str, ...] = ("date", "exdate", "cp_flag", "coef_a", "coef_b", "coef_c")
-EXIT_QUOTE_COLUMNS: tuple[str, ...] = ("date", "optionid", "mid")
 DAILY_COLUMNS: tuple[str, ...] = (
     "portfolio_id", "date", "return", "n_options", "fill_share", "eff_moneyness", "eff_maturity", "formation_date",
 )

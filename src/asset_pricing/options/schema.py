@@ -76,6 +76,8 @@ SORT_COLUMNS: list[str] = ["date", "cp_flag", "exdate", "strike_price"]
 UNDERLYING_COLUMNS: tuple[str, ...] = ("close", "rf_annual", "r", "q")
 DERIVED_COLUMNS: tuple[str, ...] = ("close", "rf_annual", "r", "q", "mid", "strike", "moneyness", "tau_days", "T")
 FILTERED_QUOTE_COLUMNS: tuple[str, ...] = RAW_QUOTE_COLUMNS + DERIVED_COLUMNS
+# exit_quotes_YYYY.parquet: valid prices outside the formation sample (docs/methods.md §4.4)
+EXIT_QUOTE_COLUMNS: tuple[str, ...] = ("date", "optionid", "mid")
 
 STRIKE_SCALE = 1000
 STRIKE_RATIO_BOUNDS: tuple[float, float] = (0.2, 5.0)

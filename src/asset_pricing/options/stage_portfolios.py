@@ -31,7 +31,7 @@ from asset_pricing import io
 from asset_pricing.options import portfolios
 from asset_pricing.options import published as published_series
 from asset_pricing.options.engine import YearEngine, open_engine
-from asset_pricing.paths import ProjectPaths, raw_published_path
+from asset_pricing.paths import ProjectPaths, option_years, raw_published_path
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def option_portfolio_targets(paths: ProjectPaths) -> list[Path]:
 
 def option_portfolio_inputs(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     """Files read by :func:`build_option_portfolios` (doit ``file_dep``), for the years OPTIONS_START..OPTIONS_END."""
-    years = range(cfg["OPTIONS_START"].year, cfg["OPTIONS_END"].year + 1)
+    years = option_years(cfg)
     interim = options_interim(paths)
     return [interim / "meta.json", interim / "underlying.parquet"] + [
         path for year in years for path in (quotes_file(paths, year), smile_file(paths, year), exit_file(paths, year))
@@ -118,7 +118,7 @@ def read_columns(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None 
     return pd.read_parquet(path, columns=list(columns), filters=filters)
 
 
-def _read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Quotes (only the columns the construction uses), smile fits and exit-only quotes of one year, or of its one ``day``."""
     quotes = read_columns(quotes_file(paths, year), portfolios.QUOTE_COLUMNS, day)
     fits = read_columns(smile_file(paths, year), portfolios.SMILE_COLUMNS, day)
@@ -141,10 +141,10 @@ def portfolio_year(
     if not len(formation_dates):
         log.warning("no trading day of the underlying in %d: no portfolios formed", year)
         return pd.DataFrame({column: [] for column in portfolios.DAILY_COLUMNS})
-    quotes, fits, exits = _read_year(paths, year)
+    quotes, fits, exits = read_year(paths, year)
     next_day = trading_days[trading_days > formation_dates[-1]][:1]
     if following is not None and len(next_day):
-        next_quotes, next_fits, next_exits = _read_year(paths, following, next_day[0])
+        next_quotes, next_fits, next_exits = read_year(paths, following, next_day[0])
         quotes = pd.concat([quotes, next_quotes], ignore_index=True)
         fits = pd.concat([fits, next_fits], ignore_index=True)
         exits = pd.concat([exits, next_exits], ignore_index=True)

@@ -45,7 +45,7 @@ from asset_pricing.io import DataValidationError, read_parquet, write_csv, write
 from asset_pricing.options import filters
 from asset_pricing.options.engine import open_engine
 from asset_pricing.options.schema import (
-    DATA_SOURCE_LABELS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES, attach_underlying, check_quote_year,
+    DATA_SOURCE_LABELS, EXIT_QUOTE_COLUMNS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES, attach_underlying, check_quote_year,
     coerce_quote_dtypes, validate_quotes, validate_underlying,
 )
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS
@@ -250,7 +250,7 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     fitted = np.r_[np.ones(rows.size, dtype=bool), np.zeros(exit_rows.size, dtype=bool)]
     residual, fits = filters.smile_residuals(filters.take_columns(quotes, np.r_[rows, exit_rows], list(SMILE_INPUT_COLUMNS)), fit_rows=fitted)
     residual, exit_residual = residual[: rows.size], residual[rows.size:]
-    exit_quotes = filters.take_columns(quotes, exit_rows, list(filters.EXIT_COLUMNS)).reset_index(drop=True).assign(
+    exit_quotes = filters.take_columns(quotes, exit_rows, list(EXIT_QUOTE_COLUMNS)).reset_index(drop=True).assign(
         smile_residual=exit_residual, moneyness_bin=filters.moneyness_bin(quotes["moneyness"].to_numpy()[exit_rows]).astype(np.int8),
     )
     write_parquet(exit_quotes, exit_work_file(work_dir, year), index=False, compression=None)

@@ -13,7 +13,6 @@ were a traded excess return (Cochrane 2005, §12.1).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -21,17 +20,10 @@ import statsmodels.api as sm
 from linearmodels.asset_pricing import TradedFactorModel
 from scipy import stats
 
+from asset_pricing.econometrics import newey_west_lags
 from asset_pricing.pricing.panel import PricingInputError
 
 MONTHS_PER_YEAR = 12
-
-
-def newey_west_lags(months: int) -> int:
-    """Newey–West (1994) rule of thumb for the Bartlett lag: L = ⌊4 (T/100)^{2/9}⌋ (T = months).
-
-    The same rule as the volatility-managed study; e.g. T = 310 → 5, T = 46 → 3.
-    """
-    return int(math.floor(4.0 * (months / 100.0) ** (2.0 / 9.0)))
 
 
 def resolve_lags(setting: str | int, months: int, name: str = "PRICING_NW_LAGS") -> int:

@@ -32,6 +32,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from asset_pricing.econometrics import newey_west_lags
 from asset_pricing.io import DataValidationError
 from asset_pricing.volmanaged.strategies import STRATEGIES
 
@@ -130,11 +131,6 @@ def performance_table(strategy_returns: pd.DataFrame, diagnostics: pd.DataFrame,
 
 
 # --- regressions ----------------------------------------------------------------------------------
-def newey_west_lags(n_obs: int) -> int:
-    """Newey–West (1994) rule of thumb ⌊4 (n/100)^{2/9}⌋."""
-    return int(math.floor(4.0 * (n_obs / 100.0) ** (2.0 / 9.0)))
-
-
 def moreira_muir_regression(managed_excess: pd.Series, unmanaged_excess: pd.Series, lags: int | None = None) -> pd.Series:
     """OLS managed_excess_t = α + β · unmanaged_excess_t + ε_t with Newey–West HAC t-statistics.
 
