@@ -275,13 +275,24 @@ def test_max_fill_share_keeps_a_day_whose_filled_weight_equals_it():
     assert np.isnan(run(quotes, underlying, max_fill_share=0.4999).loc[("cjs_C_1000_30", FRIDAY), "return"])
 
 
-def test_the_default_keeps_a_fully_filled_day_whose_weights_sum_to_one_plus_a_rounding_error():
+def test_the_default_keeps_a_fully_filled_day_whatever_its_weights_sum_to_in_floating_point():
+    # Every held contract filled: the filled share is 1 up to rounding (exactly 1.0 on some CPUs, 1 + 2^-52
+    # on others, as numpy's SIMD kernels differ); the default keeps the day either way.
     underlying = make_underlying([FRIDAY, MONDAY], [100.0, 101.0])
     rows = [dict(date=FRIDAY, exdate=str((FRIDAY + pd.Timedelta(days=d)).date()), cp_flag="C", strike=k, optionid=i + 1)
             for i, (k, d) in enumerate(zip((98.7, 98.1, 102.2, 100.4), (34, 26, 29, 32)))]
     result = run(make_quotes(rows, underlying), underlying).loc[("cjs_C_1000_30", FRIDAY)]
-    assert result["fill_share"] > 1.0  # 1 + 2^-52: every weight filled, summed in floating point
+    assert result["fill_share"] == pytest.approx(1.0, abs=1e-12)
     assert np.isfinite(result["return"])
+
+
+def test_the_fill_rule_keeps_a_share_just_above_one_by_default_and_applies_a_stricter_cap_at_equality():
+    over_one = np.nextafter(1.0, 2.0)  # 1 + 2^-52, constructed rather than left to one CPU's summation order
+    has_quotes = np.array([True, True, True, False])
+    fill_share = np.array([over_one, 1.0, 0.5, 0.0])
+    assert pf.usable_portfolio_days(has_quotes, fill_share, 1.0).tolist() == [True, True, True, False]
+    assert pf.usable_portfolio_days(has_quotes, fill_share, 0.5).tolist() == [False, False, True, False]
+    assert pf.usable_portfolio_days(has_quotes, fill_share, 0.4999).tolist() == [False, False, False, False]
 
 
 def test_output_columns_have_integer_counts_and_float_diagnostics():

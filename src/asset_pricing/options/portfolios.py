@@ -535,7 +535,7 @@ def daily_portfolio_returns(
     leverage_adjusted_return = option_leg + risk_free_share * np.tile(rf_holding, n_portfolios)
 
     has_quotes = n_options > 0
-    usable = has_quotes & ((max_fill_share >= 1.0) | (fill_share <= max_fill_share))  # 1.0 (default): never NaN
+    usable = usable_portfolio_days(has_quotes, fill_share, max_fill_share)
     trading_days = calendar.index.to_numpy()
     return pd.DataFrame({
         "portfolio_id": np.repeat(portfolio_targets()["portfolio_id"].to_numpy(), n_formation),
@@ -547,6 +547,19 @@ def daily_portfolio_returns(
         "eff_maturity": np.where(has_quotes, eff_maturity, np.nan),
         "formation_date": np.tile(trading_days[formation_day], n_portfolios),
     })
+
+
+def usable_portfolio_days(has_quotes: NDArray[np.bool_], fill_share: FloatArray, max_fill_share: float) -> NDArray[np.bool_]:
+    """Which portfolio-days get a return (docs/methods.md §4.4): every day with a quote of its type when
+    ``max_fill_share`` ≥ 1 (the default, as CJS keep every portfolio-day), else those whose filled weight
+    share is at most ``max_fill_share``.
+
+    With the default the share is never compared: a fully filled day's weights sum to 1 only up to
+    floating-point rounding (1 + 2⁻⁵² on some CPUs, exactly 1 on others), and such a day is kept either way.
+    """
+    if max_fill_share >= 1.0:
+        return has_quotes.copy()
+    return has_quotes & (fill_share <= max_fill_share)
 
 
 def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tuple[IntArray, NDArray[np.bool_], FloatArray]:
