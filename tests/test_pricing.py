@@ -307,3 +307,10 @@ def test_identical_betas_are_not_identified():
     rx = pd.DataFrame({f"p{i}": 0.001 * i + f for i in range(4)}, index=months(5))
     with pytest.raises(PricingInputError, match="collinear"):
         two_pass(rx, pd.DataFrame({"market": f}, index=rx.index))
+
+
+def test_sandwich_variance_below_zero_by_rounding_is_zero_and_others_are_kept():
+    from asset_pricing.pricing.cross_section import sandwich_variances
+
+    covariance = np.array([[-1e-35, 2e-36], [2e-36, 4e-4]])
+    assert sandwich_variances(covariance).tolist() == [0.0, 4e-4]

@@ -135,6 +135,17 @@ def gmm_lambda_covariance(
     return pd.DataFrame(covariance[n_ts:, n_ts:], index=lambdas.index, columns=lambdas.index)
 
 
+def sandwich_variances(covariance: np.ndarray) -> np.ndarray:
+    """The diagonal of a GMM sandwich covariance, with rounding below zero set to zero.
+
+    A D⁻¹ A S A' D⁻ᵀ is positive semi-definite by construction, so a negative diagonal element can only
+    be floating-point rounding of a zero variance (e.g. the intercept when every pricing error is 0);
+    its size depends on the CPU's summation order (−1e-35 on one machine, +1e-35 on another). Such an
+    element is 0; the square root is then 0, not NaN.
+    """
+    return np.clip(np.diag(covariance), 0.0, None)
+
+
 def two_pass(excess: pd.DataFrame, factors: pd.DataFrame, gmm_lags: int = 0, name: str = "test") -> TwoPassResult:
     """He–Kelly–Manela (2017) two-pass test of ``excess`` (T × N) on ``factors`` (T × K), module docstring.
 
@@ -164,7 +175,7 @@ def two_pass(excess: pd.DataFrame, factors: pd.DataFrame, gmm_lags: int = 0, nam
     return TwoPassResult(
         lambdas=lambdas,
         se_fm=fama_macbeth_se(lambda_t),
-        se_gmm=pd.Series(np.sqrt(np.diag(covariance.to_numpy())), index=lambdas.index),
+        se_gmm=pd.Series(np.sqrt(sandwich_variances(covariance.to_numpy())), index=lambdas.index),
         lambda_t=lambda_t,
         betas=betas,
         mean_excess=mean_excess,
