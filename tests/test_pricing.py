@@ -17,7 +17,13 @@ import pytest
 import statsmodels.api as sm
 from linearmodels.asset_pricing import LinearFactorModel
 
-from asset_pricing.pricing.cross_section import gmm_lambda_covariance, spectral_density, time_series_coefficients, two_pass
+from asset_pricing.pricing.cross_section import (
+    gmm_lambda_covariance,
+    sandwich_variances,
+    spectral_density,
+    time_series_coefficients,
+    two_pass,
+)
 from asset_pricing.pricing.panel import PricingInputError
 from asset_pricing.pricing.time_series import grs_test, j_test, newey_west_lags, resolve_lags, time_series_regressions
 
@@ -310,7 +316,5 @@ def test_identical_betas_are_not_identified():
 
 
 def test_sandwich_variance_below_zero_by_rounding_is_zero_and_others_are_kept():
-    from asset_pricing.pricing.cross_section import sandwich_variances
-
     covariance = np.array([[-1e-35, 2e-36], [2e-36, 4e-4]])
     assert sandwich_variances(covariance).tolist() == [0.0, 4e-4]
