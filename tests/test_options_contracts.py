@@ -188,3 +188,37 @@ def test_the_stage_counts_the_contract_selection_before_the_filters(monkeypatch,
         assert table["removed"].iloc[1] == (raw["am_settlement"] == 0).sum() > 0 and spxw_kept == 0
     else:
         assert table["removed"].iloc[1] == 0 and spxw_kept > 0
+
+
+def test_user_files_keep_their_contract_columns_and_the_setting_selects_from_them(monkeypatch):
+    """A user's quote file with OptionMetrics' contract columns (blank = standard): the copy keeps them,
+    ``standard`` leaves the two SPXW quotes out in the first row of the filter table, ``all`` keeps all four."""
+    monkeypatch.setenv("OPTIONS_SOURCE", "files")
+    monkeypatch.setenv("OPTIONS_START", "2016-01-01")
+    monkeypatch.setenv("OPTIONS_END", "2016-12-31")
+    paths = project_paths()
+    folder = paths.manual / "options"
+    folder.mkdir(parents=True)
+    S, T, r, q = 2000.0, 46 / 365, np.log1p(0.01), 0.02
+    rows = []
+    for root, am, iv, first_id in (("SPX", 1, 0.16, 1), ("SPXW", 0, 0.15, 3)):
+        for offset, cp in enumerate("CP"):
+            price = float(bs_price(S, 2000.0, T, r, q, iv, cp == "C"))
+            rows.append({
+                "secid": 108105, "date": "2016-01-04", "exdate": "2016-02-19", "cp_flag": cp, "strike_price": 2_000_000,
+                "best_bid": round(price - 0.5, 2), "best_offer": round(price + 0.5, 2), "volume": "", "open_interest": 10,
+                "impl_volatility": iv, "delta": "", "optionid": first_id + offset, "symbol": f"{root} 160219{cp}2000000",
+                "am_settlement": am, "ss_flag": "0", "expiry_indicator": "",
+            })
+    pd.DataFrame(rows).to_csv(folder / "quotes_2016.csv", index=False)
+    pd.DataFrame({"date": ["2016-01-04"], "close": [S], "rf_annual": [0.01]}).to_csv(folder / "underlying.csv", index=False)
+    pull_options(paths, settings.load())
+    copy = pd.read_parquet(paths.raw / "options" / "files" / "quotes_2016.parquet")
+    assert copy["root"].astype(object).tolist() == ["SPX", "SPXW", "SPX", "SPXW"] and copy["am_settlement"].tolist() == [1, 0, 1, 0]
+    for contracts, removed, kept in (("standard", 2, [1, 2]), ("all", 0, [1, 2, 3, 4])):
+        monkeypatch.setenv("OPTIONS_CONTRACTS", contracts)
+        filter_options(paths, settings.load())
+        table = pd.read_csv(paths.tables / "option_filters.csv")
+        assert table["removed"].iloc[1] == removed and table["removed"].iloc[2:].sum() == 0, table
+        filtered = pd.read_parquet(paths.interim / "options" / "quotes_filtered_2016.parquet")
+        assert sorted(filtered["optionid"]) == kept
