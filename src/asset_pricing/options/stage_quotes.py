@@ -298,7 +298,7 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
 def _level_three_masks(state: LevelTwoYear, smile_moments: filters.Moments) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Rows kept by filter 9 (whole-sample bin moments) and the pairs whose two legs both survive it.
 
-    After filter 2 a (date, exdate, strike) has at most one call and one put, so the pairs after filter 9
+    After filter 2 a (date, exdate, strike) has at most one call and one put per contract class, so the pairs after filter 9
     are the level-2 pairs with both legs kept, in the order a fresh pairing would give.
     """
     kept_smile = ~filters.smile_outlier_flags(state.smile_residual, state.moneyness_bin, smile_moments)

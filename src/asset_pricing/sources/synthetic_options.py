@@ -941,22 +941,26 @@ def _weekly_contract_days(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """(day position, exdate day, strike) of the sampled SPXW weekly contract-days of ``days`` (module docstring, "Quirks")."""
     quirks = spec.quirks
-    day_days = day_numbers(days.index)
-    start = max(days.index[0], pd.Timestamp(quirks.weekly_start)) if len(days) else pd.Timestamp(quirks.weekly_start)
-    if len(days) == 0 or days.index[-1] < pd.Timestamp(quirks.weekly_start):
+    first_listing = pd.Timestamp(quirks.weekly_start)
+    if len(days) == 0 or days.index[-1] < first_listing:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    weeklies = weekly_expiration_calendar(start, days.index[-1] + pd.Timedelta(days=quirks.weekly_horizon_days + 7), calendar_days)
+    day_days = day_numbers(days.index)
+    closes = days["close"].to_numpy()
+    last_expiry = days.index[-1] + pd.Timedelta(days=quirks.weekly_horizon_days + 7)
+    weeklies = weekly_expiration_calendar(max(days.index[0], first_listing), last_expiry, calendar_days)
     grid = replace(spec.grid, monthly_horizon_days=quirks.weekly_horizon_days)
-    listed = day_days >= day_numbers(pd.DatetimeIndex([quirks.weekly_start]))[0]
-    universe = listed_contract_days(day_days, days["close"].to_numpy(), weeklies, grid)
-    moneyness = universe["strike"] / days["close"].to_numpy()[universe["day"]]
+    universe = listed_contract_days(day_days, closes, weeklies, grid)
+    moneyness = universe["strike"] / closes[universe["day"]]
     threshold = intensity * quirks.weekly_density * sampling_weight(moneyness, universe["tau"], universe["strike"], grid)
-    chosen = listed[universe["day"]] & (strike_sequence_position(universe["exdate_days"], universe["strike"], spec.seed ^ WEEKLY_SAMPLING_SALT, grid) < threshold)
+    position = strike_sequence_position(universe["exdate_days"], universe["strike"], spec.seed ^ WEEKLY_SAMPLING_SALT, grid)
+    chosen = (days.index.to_numpy()[universe["day"]] >= first_listing.to_datetime64()) & (position < threshold)
     return universe["day"][chosen], universe["exdate_days"][chosen], universe["strike"][chosen]
 
 
-def _pm_monthly_contract_days(standard: pd.DataFrame, days: pd.DataFrame, spec: SyntheticPanelSpec) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+def _pm_monthly_contract_days(
+    standard: pd.DataFrame, days: pd.DataFrame, spec: SyntheticPanelSpec
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """(day position, exdate day, strike) of PM-settled SPXW contracts on the standard third Fridays from
     ``pm_monthly_start``: a share ``pm_monthly_share`` of the standard (exdate, strike)s quoted that day,
     so they share (date, exdate, cp_flag, strike) with a standard quote."""
