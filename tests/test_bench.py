@@ -24,7 +24,7 @@ def test_tiny_benchmark_writes_results_with_every_step_and_cleans_its_workspace(
     results = json.loads(results_json.read_text())
     measured = set(results["measurements"])
     assert {"options_generate", "options_full", "portfolio_stage", "portfolio_naive_reference", "smile_filter_project",
-            "smile_filter_reference", "options_growth_10000", "volmanaged"} <= measured
+            "smile_filter_reference", "options_growth_10000", "volmanaged", "options_floor", "options_dense_year"} <= measured
     for summary in results["measurements"].values():
         assert summary["n_runs"] >= 1 and summary["best_seconds"] <= summary["median_seconds"]
         assert summary["median_rss_mb"] > 50  # a python process with pandas loaded: the RSS is real
@@ -33,10 +33,20 @@ def test_tiny_benchmark_writes_results_with_every_step_and_cleans_its_workspace(
     assert reference["kernel_max_abs_difference"] < 1e-12 and reference["kernel_weights_compared"] > 1000
     assert results["measurements"]["smile_filter_reference"]["extra"]["decisions_differing"] == 0
     assert results["measurements"]["options_full"]["runs"][0]["call_seconds"].__len__() == 2  # filters, then portfolios
-    assert [t["name"] for t in results["targets"]][:2] == ["step 1: options full scale, wall time", "step 1: options full scale, peak RSS"]
+    names = [t["name"] for t in results["targets"]]
+    assert names[:3] == ["step 1: options full scale, wall time as a multiple of the machine's floor (read + one lexsort)",
+                         "step 1: options full scale, peak RSS", "step 1: generating the panel, as a multiple of step 1"]
+    assert any(name.startswith("step 2: one dense year") for name in names)
+    floor = results["measurements"]["options_floor"]["extra"]
+    assert floor["quotes"] == results["figures"]["raw_quotes"] and floor["read_seconds"] > 0 and floor["sort_seconds"] > 0
+    assert results["figures"]["dense_year"]["raw_quotes"] > 20_000 and results["figures"]["dense_year"]["years"] == [2018]
+    parts = {row["part"]: row["seconds"] for row in results["figures"]["breakdown"]}
+    assert parts["portfolios: kernel weights"] > 0 and parts["filters: smile fit and residuals"] > 0 and parts["portfolios: next-day match"] > 0
+    assert sum(parts.values()) <= results["figures"]["profile_seconds"]  # the parts do not overlap
     assert results["figures"]["profile_cumulative"] and results["machine"]["cores"] >= 1 and results["versions"]["pandas"] == pd.__version__
     text = results_md.read_text()
-    for heading in ("## Machine and versions", "## Targets", "## Measurements", "## Growth (step 2)", "## Side by side (step 3)", "## Method"):
+    for heading in ("## Machine and versions", "## Targets", "## Measurements", "## Growth (step 2)", "## Side by side (step 3)", "## Method",
+                    "## Step 1 against the machine's floor", "## Where step 1's time goes"):
         assert heading in text
     assert "Step 5 (doit end to end) is skipped at size tiny." in text
     assert not (paths.data_dir / "benchmarks" / "tiny").exists()

@@ -33,6 +33,8 @@ def _value(target: dict[str, Any]) -> str:
         return f"{value:.1e}"
     if unit == "R²":
         return f"{value:.4f}"
+    if unit == "files":
+        return f"{value:.0f}"
     return f"{value:.2f} {unit}"
 
 
@@ -80,6 +82,31 @@ def render_markdown(results: dict[str, Any]) -> str:
     if "options_full_filter_median_seconds" in figures:
         out += [f"Step 1 split (medians): filters {_seconds(figures['options_full_filter_median_seconds'])}, "
                 f"portfolios {_seconds(figures['options_full_portfolio_median_seconds'])}.", ""]
+    if "floor_multiple" in figures:
+        out += ["## Step 1 against the machine's floor (this machine's seconds, same run)", "", _table(
+            ["figure", "median", "multiple of the floor"],
+            [["read the raw quotes (columns the filters read)", _seconds(figures["floor_read_median_seconds"]), ""],
+             ["one lexsort of all raw quotes", _seconds(figures["floor_sort_median_seconds"]), ""],
+             ["floor = read + lexsort", _seconds(measurements["options_floor"]["median_seconds"]), "1.0x"],
+             ["step 1: filters + 54 CJS + 18 HKM written", _seconds(measurements["options_full"]["median_seconds"]), f"{figures['floor_multiple']:.2f}x"],
+             ["generating the panel (one run)", _seconds(measurements["options_generate"]["median_seconds"]),
+              f"{measurements['options_generate']['median_seconds'] / measurements['options_floor']['median_seconds']:.2f}x "
+              f"({figures['generation_multiple']:.2f}x step 1)"]]), ""]
+    if figures.get("breakdown"):
+        total = figures["profile_seconds"]
+        out += [f"## Where step 1's time goes (cProfile cumulative seconds of each part, {_seconds(total)} profiled in all, with profiler overhead)", "",
+                _table(["part", "seconds", "share"], [[row["part"], f"{row['seconds']:.2f}", f"{100 * row['share']:.1f}%"] for row in figures["breakdown"]]),
+                "", f"The parts do not overlap; the rest ({_seconds(total - sum(row['seconds'] for row in figures['breakdown']))}) is writing the "
+                "work files and outputs, the underlying, meta.json and the filter table, and the glue between the parts.", ""]
+    if "dense_year" in figures and "options_dense_year" in measurements:
+        dense, run = figures["dense_year"], measurements["options_dense_year"]
+        out += [f"Dense year (step 2): {dense['raw_quotes']:,} raw quotes in {', '.join(map(str, dense['years']))} (strikes every "
+                f"{dense['near_step']:g} point near the money, weeklies at density {dense['weekly_density']:g}; generated in "
+                f"{_seconds(dense['generation_seconds'])}): filters + 54 + 18 in {_seconds(run['median_seconds'])}, peak RSS {_gib(run['median_rss_mb'])}.", ""]
+    if "dask_outputs" in figures:
+        same = figures["dask_outputs"]
+        out += [f"OPTIONS_ENGINE=dask against pandas ({same['files_compared']} parquet files, values, dtypes and attrs): "
+                + ("identical." if not same["files_differing"] else f"DIFFERENT: {same['files_differing']}."), ""]
 
     if "options_full_baseline" in measurements:
         before, after = measurements["options_full_baseline"], measurements["options_full"]

@@ -15,11 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 import settings
 from asset_pricing import io
@@ -27,9 +29,11 @@ from asset_pricing.bench import reference
 from asset_pricing.options import filters, stage_quotes
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS, slice_codes
 from asset_pricing.options.stage_portfolios import build_option_portfolios, quotes_file, read_options_meta
-from asset_pricing.paths import option_years, project_paths
+from asset_pricing.paths import option_years, project_paths, raw_options_dir, raw_quote_path
 from asset_pricing.prepare.equity import market_vol_table, monthly_rf_for_window
 from asset_pricing.sources.embedded import load_rf_monthly
+from asset_pricing.sources.option_pull import pull_synthetic_options
+from asset_pricing.sources.synthetic_options import SyntheticPanelSpec
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -184,14 +188,106 @@ def doit_end_to_end(data_dir: str, output_dir: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Step 2: a dense year
+# --------------------------------------------------------------------------------------------------
+DENSE_GRID_STEP = 1.0  # index points between strikes near the money (the default panel: 5)
+DENSE_WEEKLY_DENSITY = 1.0  # every listed weekly strike at the standard intensity (the default panel: 0.25)
+
+
+def write_dense_year(target_quotes: int) -> dict[str, Any]:
+    """A synthetic panel of one year (OPTIONS_START … OPTIONS_END) as dense as a recent SPX year, in DATA_DIR/raw.
+
+    Recent SPX years hold several million quotes (SPXW weeklies, finer strikes). The default panel's
+    universe holds about 1.8 million quotes in 2018, so this one lists strikes every
+    :data:`DENSE_GRID_STEP` point near the money (5 beyond ±35%) and quotes the weeklies at the
+    standard contracts' intensity (:data:`DENSE_WEEKLY_DENSITY`); ``target_quotes`` standard quotes,
+    the SPXW rows come on top. The surface, defects and quirks are the default panel's.
+    """
+    paths, cfg = project_paths(), settings.load()
+    spec = SyntheticPanelSpec.from_settings({**cfg, "SYNTHETIC_QUOTES": target_quotes})
+    spec = replace(spec, grid=replace(spec.grid, near_step=DENSE_GRID_STEP, far_step=5.0),
+                   quirks=replace(spec.quirks, weekly_density=DENSE_WEEKLY_DENSITY))
+    start = time.perf_counter()
+    pull_synthetic_options(raw_options_dir(paths, "synthetic"), spec)
+    seconds = time.perf_counter() - start
+    rows = sum(pq.read_metadata(raw_quote_path(paths, "synthetic", year)).num_rows for year in spec.years)
+    return {"seconds": seconds, "raw_quotes": int(rows), "years": spec.years, "near_step": DENSE_GRID_STEP, "weekly_density": DENSE_WEEKLY_DENSITY}
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 1: the machine's floor on the same files
+# --------------------------------------------------------------------------------------------------
+def machine_floor() -> dict[str, Any]:
+    """The floor of step 1 on this machine: read every raw quote file of the window, then one lexsort of all quotes.
+
+    Reading: the columns the filter stage reads (:func:`asset_pricing.options.stage_quotes.quote_file_columns`)
+    of every year into pandas, as the stage does. Sorting: one ``np.lexsort`` of all the quotes by the
+    schema's order (date, cp_flag, exdate, strike_price). No filter can run faster than reading its
+    input, and the stage needs at least one such ordering of every quote (the schema's order of a year,
+    the (optionid, day) order of the next-day match), so ``seconds`` = read + sort is the floor step 1
+    is measured against.
+    """
+    paths, cfg = project_paths(), settings.load()
+    start = time.perf_counter()
+    frames = []
+    for year in option_years(cfg):
+        path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
+        frames.append(pd.read_parquet(path, columns=stage_quotes.quote_file_columns(path)))
+    read_seconds = time.perf_counter() - start
+    keys = [np.concatenate([np.asarray(frame[column]).view(np.int64) if frame[column].dtype.kind == "M" else np.asarray(frame[column])
+                            for frame in frames]) for column in ("strike_price", "exdate")]
+    keys += [np.concatenate([np.asarray(frame["cp_flag"].cat.codes) for frame in frames]),
+             np.concatenate([np.asarray(frame["date"]).view(np.int64) for frame in frames])]
+    start = time.perf_counter()
+    order = np.lexsort(keys)
+    sort_seconds = time.perf_counter() - start
+    return {"seconds": read_seconds + sort_seconds, "read_seconds": read_seconds, "sort_seconds": sort_seconds, "quotes": int(order.size)}
+
+
+# --------------------------------------------------------------------------------------------------
 # Profile of step 1
 # --------------------------------------------------------------------------------------------------
+# Where step 1's time goes: (part, [(module file, function name), ...]) summed by cumulative time in the
+# profile. The parts do not nest inside each other, so their sum is at most the profiled total.
+BREAKDOWN_PARTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("filters: read and check the raw years (pass 1)", (("stage_quotes.py", "read_year_quotes"),)),
+    ("filters: step 0, contract selection", (("filters.py", "contract_selection_flags"),)),
+    ("filters: 1, identical quotes", (("filters.py", "identical_quotes_keep"),)),
+    ("filters: 2, identical terms", (("filters.py", "identical_terms_keep"),)),
+    ("filters: 3, zero bid", (("filters.py", "zero_bid_flags"),)),
+    ("filters: 4, maturity", (("filters.py", "maturity_flags"),)),
+    ("filters: 5, implied volatility", (("filters.py", "implied_volatility_flags"),)),
+    ("filters: 6, moneyness", (("filters.py", "moneyness_flags"),)),
+    ("filters: 7, arbitrage bounds (formation and exit quotes)", (("filters.py", "arbitrage_bound_flags"),)),
+    ("filters: 8, call-put pairs and parity rate", (("filters.py", "pair_rates"),)),
+    ("filters: smile fit and residuals", (("filters.py", "smile_residuals"),)),
+    ("filters: 9 and 10 (passes 2 and 3, whole-sample moments)", (("stage_quotes.py", "parity_moments_after_smile"), ("stage_quotes.py", "_level_three_masks"))),
+    ("filters: kept rows read again and written (pass 3)", (("stage_quotes.py", "read_raw_rows"), ("stage_quotes.py", "_finalize"))),
+    ("portfolios: read the filtered years", (("stage_portfolios.py", "read_year"),)),
+    ("portfolios: trading day, validity, elasticity", (("portfolios.py", "quote_day_and_validity"),)),
+    ("portfolios: next-day match", (("portfolios.py", "next_day_mid"),)),
+    ("portfolios: kernel weights", (("portfolios.py", "kernel_weights"),)),
+    ("portfolios: fills at t+1 (smile, Black-Scholes)", (("portfolios.py", "next_day_prices"),)),
+    ("portfolios: compounding (monthly CJS, HKM)", (("portfolios.py", "compound_monthly"), ("portfolios.py", "hkm_portfolio_returns"))),
+)
+
+
+def time_breakdown(stats: dict[tuple[str, int, str], tuple[Any, ...]], total: float) -> list[dict[str, Any]]:
+    """Seconds of each part of :data:`BREAKDOWN_PARTS` (cumulative profile time of its functions) and its share of ``total``."""
+    rows = []
+    for part, functions in BREAKDOWN_PARTS:
+        seconds = sum(entry[3] for (file, _, name), entry in stats.items() if any(file.endswith(f"options/{module}") and name == function
+                                                                                 for module, function in functions))
+        rows.append({"part": part, "seconds": seconds, "share": seconds / total if total > 0 else float("nan")})
+    return rows
+
+
 def profile_option_stages(top: int = 25) -> dict[str, Any]:
     """cProfile of step 1 (filter_options, then build_option_portfolios): the functions that take the time.
 
-    Returns ``profile_cumulative`` (the project's own functions by cumulative time) and
+    Returns ``profile_cumulative`` (the project's own functions by cumulative time),
     ``profile_internal`` (every function by time spent in itself), ``top`` rows each:
-    (function, calls, own seconds, cumulative seconds).
+    (function, calls, own seconds, cumulative seconds), and ``breakdown`` (:func:`time_breakdown`).
     """
     paths, cfg = project_paths(), settings.load()
     profiler = cProfile.Profile()
@@ -212,6 +308,7 @@ def profile_option_stages(top: int = 25) -> dict[str, Any]:
         "seconds": seconds,
         "profile_cumulative": sorted(own_rows, key=lambda row: -row["cumulative_seconds"])[:top],
         "profile_internal": sorted(rows, key=lambda row: -row["own_seconds"])[:top],
+        "breakdown": time_breakdown(stats, seconds),
     }
 
 
