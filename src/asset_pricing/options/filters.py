@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from asset_pricing.options.schema import CONTRACT_KEY, PM_SETTLED_ROOTS, STANDARD_SS_FLAG, day_numbers, standard_contracts
+from asset_pricing.options.schema import CONTRACT_KEY, PM_SETTLED_ROOTS, STANDARD_SS_FLAG, day_numbers, frame_of_columns, standard_contracts
 from asset_pricing.options.smile import fit_smile_with_values
 
 MATURITY_DAYS: tuple[int, int] = (7, 180)
@@ -663,8 +663,16 @@ class StepMask:
 
 
 def take_columns(quotes: pd.DataFrame, rows: NDArray[np.int64], columns: list[str]) -> pd.DataFrame:
-    """The ``columns`` of the rows at positions ``rows`` (one narrow copy; index labels kept)."""
-    return quotes.iloc[rows, [quotes.columns.get_loc(column) for column in columns]]
+    """The ``columns`` of the rows at positions ``rows`` (one narrow copy; index labels kept).
+
+    Column by column: ``quotes.iloc[rows, columns]`` would take the rows of every column first.
+    """
+    rows = np.asarray(rows, dtype=np.intp)
+    taken = {}
+    for column in columns:
+        values = quotes[column]
+        taken[column] = values.to_numpy()[rows] if isinstance(values.dtype, np.dtype) else values.array.take(rows)
+    return frame_of_columns(taken, quotes.index[rows])
 
 
 class LevelTwoMasks(NamedTuple):

@@ -61,6 +61,7 @@ What validation does with bad input (each case is a test):
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,36 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Integer day numbers (days since 1970-01-01) of datetime64 values, for fast keys and differences."""
     values = np.asarray(dates, dtype="datetime64[ns]")
     return values.view("int64") // NANOSECONDS_PER_DAY
+
+
+def frame_of_columns(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """A frame of the 1-D ``columns`` (arrays, Categoricals or Series on ``index``) without copying them.
+
+    ``pd.DataFrame(dict)`` consolidates columns of one dtype into a 2-D block (a copy of the whole frame,
+    the largest cost of reading a year of quotes); here every column keeps its own block.
+    """
+    series = [values if isinstance(values, pd.Series) else pd.Series(values, index=index, name=name, copy=False)
+              for name, values in columns.items()]
+    series = [values.rename(name) if values.name != name else values for name, values in zip(columns, series)]
+    if not series:
+        return pd.DataFrame(index=index)
+    return pd.concat(series, axis=1, copy=False)
+
+
+def calendar_positions(calendar_days: np.ndarray, days: np.ndarray, side: str = "left") -> np.ndarray:
+    """``np.searchsorted(calendar_days, days, side)`` for many ``days`` in a short range: one table over the range, one gather.
+
+    A year of quotes spans a few hundred distinct days, so the binary search runs once per day of the
+    range instead of once per quote; the result is the same.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    if days.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    low, high = int(days.min()), int(days.max())
+    if 4 * (high - low + 1) > days.size:  # a wide, sparse range: search each value
+        return np.searchsorted(calendar_days, days, side=side)
+    table = np.searchsorted(calendar_days, np.arange(low, high + 1, dtype=np.int64), side=side)
+    return table[days - low]
 
 
 def _first_rows(frame: pd.DataFrame, mask: np.ndarray, columns: list[str], limit: int = 3) -> str:
@@ -217,7 +248,9 @@ def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
     out: dict[str, pd.Series | np.ndarray] = {}
     for column in RAW_QUOTE_COLUMNS:
         values = quotes[column]
-        if column in ("date", "exdate"):
+        if column in ("date", "exdate") and values.dtype == RAW_QUOTE_DTYPES[column]:
+            out[column] = values.to_numpy()  # already naive datetime64[ns]
+        elif column in ("date", "exdate"):
             try:
                 converted = pd.to_datetime(values)
             except (ValueError, TypeError) as exc:
@@ -238,7 +271,7 @@ def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
                     f"{name}: column 'cp_flag' must be 'C' or 'P'; found {found} on {int(bad.sum())} row(s)."
                 )
             out[column] = pd.Categorical.from_codes(row_code.astype(np.int8), dtype=CP_DTYPE)
-        elif values.dtype == RAW_QUOTE_DTYPES[column] and column not in COUNT_COLUMNS:
+        elif values.dtype == RAW_QUOTE_DTYPES[column] and (column not in COUNT_COLUMNS or values.dtype.kind == "i"):  # counts: no NaN in int64
             array = values.to_numpy()
             if array.dtype.kind == "f" and np.isinf(array).any():
                 raise DataValidationError(f"{name}: column {column!r} has infinite values.")
@@ -263,7 +296,7 @@ def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
             else:
                 out[column] = array
     out.update(_coerce_contract_flags(quotes, name))
-    frame = pd.DataFrame(out, index=quotes.index)
+    frame = frame_of_columns(out, quotes.index)
     for column in ("date", "exdate"):
         if frame[column].isna().any():
             raise DataValidationError(f"{name}: column {column!r} has missing dates on {int(frame[column].isna().sum())} row(s).")
@@ -321,7 +354,7 @@ def validate_quotes(quotes: pd.DataFrame, underlying: pd.DataFrame, name: str) -
             f"(first: {_first_rows(frame, before, ['date', 'exdate'])})."
         )
     underlying_days = day_numbers(underlying.index)
-    position = np.searchsorted(underlying_days, date_days).clip(0, max(len(underlying_days) - 1, 0))
+    position = calendar_positions(underlying_days, date_days).clip(0, max(len(underlying_days) - 1, 0))
     unmatched = (len(underlying_days) == 0) | (underlying_days[position] != date_days)
     if np.any(unmatched):
         missing = pd.DatetimeIndex(frame.loc[unmatched, "date"].unique())
@@ -372,6 +405,9 @@ def expiry_trading_days(exdate_days: np.ndarray, calendar_days: np.ndarray) -> n
     beyond the calendar, or across a longer gap in it, its Friday.
     """
     exdate_days = np.asarray(exdate_days, dtype=np.int64)
+    if exdate_days.size and 4 * (int(exdate_days.max()) - int(exdate_days.min()) + 1) < exdate_days.size:  # many quotes, few days: a table
+        low = int(exdate_days.min())
+        return expiry_trading_days(np.arange(low, int(exdate_days.max()) + 1, dtype=np.int64), calendar_days)[exdate_days - low]
     weekday = (exdate_days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     rolled = exdate_days - np.maximum(weekday - 4, 0)
     calendar_days = np.asarray(calendar_days, dtype=np.int64)
@@ -392,8 +428,8 @@ def attach_underlying(quotes: pd.DataFrame, underlying: pd.DataFrame) -> pd.Data
     below 0), T = tau_days/365. Every quote date must be in ``underlying`` (checked by :func:`validate_quotes`).
     """
     date_days = day_numbers(quotes["date"])
-    position = np.searchsorted(day_numbers(underlying.index), date_days)
-    frame = quotes.copy()
+    position = calendar_positions(day_numbers(underlying.index), date_days)
+    frame = quotes.copy(deep=False)  # new columns only: the quote columns are shared, not copied
     for column in UNDERLYING_COLUMNS:
         frame[column] = underlying[column].to_numpy()[position]
     frame["mid"] = 0.5 * (frame["best_bid"].to_numpy() + frame["best_offer"].to_numpy())

@@ -136,7 +136,8 @@ def read_year_quotes(paths: ProjectPaths, cfg: dict[str, Any], year: int, underl
         raise DataValidationError(f"option year {year}: {exc}") from exc
     quotes = validate_quotes(raw.reset_index(drop=True), underlying, str(path))
     check_quote_year(quotes, year, str(path))
-    return attach_underlying(quotes[in_window(quotes["date"], cfg)], underlying)
+    window = in_window(quotes["date"], cfg)
+    return attach_underlying(quotes if window.all() else quotes[window], underlying)
 
 
 def read_raw_rows(paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame) -> pd.DataFrame:
