@@ -221,25 +221,26 @@ def machine_floor() -> dict[str, Any]:
     """The floor of step 1 on this machine: read every raw quote file of the window, then one lexsort of all quotes.
 
     Reading: the columns the filter stage reads (:func:`asset_pricing.options.stage_quotes.quote_file_columns`)
-    of every year into pandas, as the stage does. Sorting: one ``np.lexsort`` of all the quotes by the
+    of every year into pandas, one year at a time as the stage (timed: the reads only). Sorting: one ``np.lexsort`` of all the quotes by the
     schema's order (date, cp_flag, exdate, strike_price). No filter can run faster than reading its
     input, and the stage needs at least one such ordering of every quote (the schema's order of a year,
     the (optionid, day) order of the next-day match), so ``seconds`` = read + sort is the floor step 1
     is measured against.
     """
     paths, cfg = project_paths(), settings.load()
-    start = time.perf_counter()
-    frames = []
+    keys: list[list[np.ndarray]] = [[], [], [], []]  # strike_price, exdate, cp_flag code, date (np.lexsort: last key first)
+    read_seconds = 0.0
     for year in option_years(cfg):
         path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
-        frames.append(pd.read_parquet(path, columns=stage_quotes.quote_file_columns(path)))
-    read_seconds = time.perf_counter() - start
-    keys = [np.concatenate([np.asarray(frame[column]).view(np.int64) if frame[column].dtype.kind == "M" else np.asarray(frame[column])
-                            for frame in frames]) for column in ("strike_price", "exdate")]
-    keys += [np.concatenate([np.asarray(frame["cp_flag"].cat.codes) for frame in frames]),
-             np.concatenate([np.asarray(frame["date"]).view(np.int64) for frame in frames])]
+        start = time.perf_counter()
+        frame = pd.read_parquet(path, columns=stage_quotes.quote_file_columns(path))
+        read_seconds += time.perf_counter() - start
+        for key, values in zip(keys, (frame["strike_price"], frame["exdate"], frame["cp_flag"].cat.codes, frame["date"])):
+            key.append(np.asarray(values).view(np.int64) if values.dtype.kind == "M" else np.asarray(values))
+        del frame  # one year at a time, as the stage: the floor does not pay for holding the panel
+    sort_keys = [np.concatenate(parts) for parts in keys]
     start = time.perf_counter()
-    order = np.lexsort(keys)
+    order = np.lexsort(sort_keys)
     sort_seconds = time.perf_counter() - start
     return {"seconds": read_seconds + sort_seconds, "read_seconds": read_seconds, "sort_seconds": sort_seconds, "quotes": int(order.size)}
 

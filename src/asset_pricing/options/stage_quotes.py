@@ -42,12 +42,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from asset_pricing.io import DataValidationError, read_parquet, write_csv, write_parquet, write_text
+from asset_pricing.io import DataValidationError, atomic_path, read_parquet, write_csv, write_parquet, write_text
 from asset_pricing.options import filters
 from asset_pricing.options.engine import open_engine
 from asset_pricing.options.schema import (
     CONTRACT_FLAG_COLUMNS, DATA_SOURCE_LABELS, EXIT_QUOTE_COLUMNS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES,
-    attach_underlying, check_quote_year, coerce_quote_dtypes, validate_quotes, validate_underlying,
+    attach_underlying, check_quote_year, coerce_quote_dtypes, day_numbers, validate_quotes, validate_underlying,
 )
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS
 from asset_pricing.paths import ProjectPaths, option_years, raw_options_dir, raw_quote_path
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 # portfolio stage reads the first day of the next year) without decoding the whole year, and with
 # dictionary encoding only for the columns with few distinct values (trying it on prices costs time).
 FILTERED_ROW_GROUP_ROWS = 65_536
+# A raw year larger than this many rows is read, filtered and written in pieces of whole days (a dense
+# recent year holds ten million quotes and more; memory holds one piece).
+PIECE_ROWS = 2_000_000
 DICTIONARY_COLUMNS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_price", "close", "rf_annual", "r", "q", "strike", "tau_days", "T"]
 
 
@@ -120,41 +123,127 @@ def quote_file_columns(path: Path) -> list[str] | None:
     return [c for c in RAW_QUOTE_COLUMNS if c in names] + flags if set(RAW_QUOTE_COLUMNS) <= names else None
 
 
-def read_year_quotes(paths: ProjectPaths, cfg: dict[str, Any], year: int, underlying: pd.DataFrame) -> pd.DataFrame:
-    """One raw year checked (schema, dates inside the year), clipped to the window, joined with the underlying.
+def year_pieces(path: Path, piece_rows: int = PIECE_ROWS) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of a raw year that split it into runs of whole days of about ``piece_rows`` rows.
 
-    A missing or unreadable file raises :class:`DataValidationError` naming the year and the file. A raw
-    file may hold days outside the window (a longer earlier pull); they are checked, then left out. The
-    index of the result is each row's position in the raw file.
+    A year is read and filtered piece by piece so memory holds a piece, not a dense year (filters 1–8,
+    the smile fits and the call–put pairs are per day, so the result is the same). One piece, the whole
+    file, when it holds at most ``piece_rows`` rows, is not in date order, or has row groups larger than
+    a piece (reading a piece would decode the whole group).
+    """
+    try:
+        meta = pq.read_metadata(path)
+        if meta.num_rows <= piece_rows or max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) > piece_rows:
+            return [(0, meta.num_rows)]
+        dates = pq.read_table(path, columns=["date"]).column("date")
+    except (OSError, ValueError, pa.ArrowException):
+        return [(0, -1)]  # the reader reports the error
+    if not pa.types.is_timestamp(dates.type):
+        return [(0, meta.num_rows)]
+    days = day_numbers(dates.cast(pa.timestamp("ns")).to_numpy())
+    if not (days[1:] >= days[:-1]).all():
+        return [(0, meta.num_rows)]
+    cuts = [0]
+    for target in range(piece_rows, meta.num_rows, piece_rows):
+        cut = int(np.searchsorted(days, days[target], side="left"))  # the start of the day holding row ``target``
+        cut = cut if cut > cuts[-1] else int(np.searchsorted(days, days[target], side="right"))
+        if cuts[-1] < cut < meta.num_rows:
+            cuts.append(cut)
+    return list(zip(cuts, [*cuts[1:], meta.num_rows]))
+
+
+def _read_rows(path: Path, columns: list[str] | None, start: int, stop: int) -> pa.Table:
+    """Rows start … stop−1 of a parquet file (only the row groups that hold them are decoded); stop −1: every row."""
+    file = pq.ParquetFile(path)
+    if start == 0 and stop in (-1, file.metadata.num_rows):
+        return file.read(columns=columns)
+    bounds = np.cumsum([0] + [file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)])
+    groups = [i for i in range(file.metadata.num_row_groups) if bounds[i] < stop and bounds[i + 1] > start]
+    return file.read_row_groups(groups, columns=columns).slice(start - int(bounds[groups[0]]), stop - start)
+
+
+def read_year_quotes(
+    paths: ProjectPaths, cfg: dict[str, Any], year: int, underlying: pd.DataFrame, piece: tuple[int, int] = (0, -1),
+) -> pd.DataFrame:
+    """One raw year (or its rows ``piece`` = [start, stop) of :func:`year_pieces`) checked, clipped to the window, joined with the underlying.
+
+    Checks: the schema and dates inside the year. A missing or unreadable file raises
+    :class:`DataValidationError` naming the year and the file. A raw file may hold days outside the
+    window (a longer earlier pull); they are checked, then left out. The index of the result is each
+    row's position in the raw file.
     """
     path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
     if not path.is_file():
         raise DataValidationError(f"option year {year}: {path} not found; run the option pull (OPTIONS_SOURCE={cfg['OPTIONS_SOURCE']}).")
     try:
-        raw = read_parquet(path, columns=quote_file_columns(path))
-    except DataValidationError as exc:
-        raise DataValidationError(f"option year {year}: {exc}") from exc
-    quotes = validate_quotes(raw.reset_index(drop=True), underlying, str(path))
+        table = _read_rows(path, quote_file_columns(path), *piece)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataValidationError(f"option year {year}: {path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
+    # one block per column, arrow's buffers released as they are converted: no second copy of the year
+    raw = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()  # the decompression buffers, kept by the allocator otherwise
+    first = piece[0]
+    if not raw.index.equals(pd.RangeIndex(first, first + len(raw))):
+        raw = raw.reset_index(drop=True)
+        raw.index = pd.RangeIndex(first, first + len(raw))
+    quotes = validate_quotes(raw, underlying, str(path))
     check_quote_year(quotes, year, str(path))
     window = in_window(quotes["date"], cfg)
     return attach_underlying(quotes if window.all() else quotes[window], underlying)
 
 
-def read_raw_rows(paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame) -> pd.DataFrame:
+def read_raw_rows(
+    paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame, piece: tuple[int, int] = (0, -1),
+) -> pd.DataFrame:
     """The rows at positions ``rows`` of a raw year (checked by :func:`read_year_quotes`), in that order, with the underlying.
 
     Only the selected rows are converted to pandas; they are coerced to the schema's dtypes unless the
-    file already has them.
+    file already has them. With ``piece`` = [start, stop) (:func:`year_pieces`), every row is inside it
+    and only the row groups holding it are read.
     """
     path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
     try:
-        table = pq.read_table(path, columns=list(RAW_QUOTE_COLUMNS)).take(pa.array(rows, type=pa.int64()))
+        table = _read_rows(path, list(RAW_QUOTE_COLUMNS), *piece).take(pa.array(rows - piece[0], type=pa.int64()))
     except (OSError, ValueError, pa.ArrowException) as exc:  # the file changed since pass 1
         raise DataValidationError(f"option year {year}: {path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
-    quotes = table.to_pandas()
+    quotes = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     if any(quotes[column].dtype != dtype for column, dtype in RAW_QUOTE_DTYPES.items()):
         quotes = coerce_quote_dtypes(quotes, str(path))
     return attach_underlying(quotes, underlying)
+
+
+def write_filtered_quotes(
+    paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame, label: str, target: Path,
+) -> Path:
+    """Write the raw rows ``rows`` of a year with the underlying to ``target`` (quotes_filtered_YYYY), piece by piece for a dense year.
+
+    Pieces as in pass 1 (:func:`year_pieces`) when the rows are in file order, so memory holds one piece;
+    the file holds the same rows, columns, dtypes and attrs as when written at once.
+    """
+    options = {"row_group_size": FILTERED_ROW_GROUP_ROWS, "use_dictionary": DICTIONARY_COLUMNS}
+    pieces = year_pieces(raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year))
+    if len(pieces) == 1 or rows.size == 0 or not (rows[1:] > rows[:-1]).all():
+        return write_parquet(_finalize(read_raw_rows(paths, cfg, year, rows, underlying), label), target, index=False, **options)
+    with atomic_path(target) as tmp:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for start, stop in pieces:
+                first, last = np.searchsorted(rows, [start, stop])
+                if first == last:
+                    continue
+                final = _finalize(read_raw_rows(paths, cfg, year, rows[first:last], underlying, (start, stop)), label)
+                table = pa.Table.from_pandas(final, preserve_index=False)
+                if writer is None:  # the attrs as pandas stores them (DataFrame.to_parquet)
+                    table = table.replace_schema_metadata({**table.schema.metadata, b"PANDAS_ATTRS": json.dumps(final.attrs).encode()})
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=DICTIONARY_COLUMNS)
+                writer.write_table(table, row_group_size=FILTERED_ROW_GROUP_ROWS)
+        finally:
+            if writer is not None:
+                writer.close()
+    log.info("wrote %s (%d rows, %d pieces)", target, rows.size, len(pieces))
+    return target
 
 
 def _finalize(quotes: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -255,16 +344,21 @@ def read_level_two(work_dir: Path, year: int) -> LevelTwoYear:
     )
 
 
-def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], underlying: pd.DataFrame, work_dir: Path) -> LevelTwoSummary:
-    """Pass 1 for one year: read and check the raw quotes, the contract selection and filters 1–8, smile fit, call–put pairs.
+@dataclass(frozen=True)
+class _LevelTwoPiece:
+    """Pass 1 on one piece of a year: its :class:`LevelTwoYear` arrays (pair positions among the piece's kept rows), exits, counts, fits."""
 
-    Filters 1–8 run as masks (:func:`asset_pricing.options.filters.level_1_2_masks`, one copy of the
-    quotes); the smile fit sees only the columns it reads of the kept rows; the pairs come from filter
-    8. The compact result goes to ``work_dir``. Raises :class:`DataValidationError` naming the year and
-    the file when the raw year is missing, corrupt or breaks the schema.
-    """
-    quotes = read_year_quotes(paths, cfg, year, underlying)
-    masks = filters.level_1_2_masks(quotes, contracts_setting(cfg))
+    state: LevelTwoYear
+    exit_quotes: pd.DataFrame
+    raw_count: int
+    removed: tuple[int, ...]
+    details: tuple[dict[str, int], ...]
+    smile_fits: pd.DataFrame
+
+
+def _level_two_piece(quotes: pd.DataFrame, year: int, contracts: str) -> _LevelTwoPiece:
+    """The contract selection, filters 1–8, smile fit and call–put pairs of checked quotes (whole days)."""
+    masks = filters.level_1_2_masks(quotes, contracts)
     rows = np.flatnonzero(masks.kept)
     exit_rows = filters.exit_price_rows(quotes, masks)
     # one smile fit per slice on the formation sample; exit-only quotes are measured against it (filter 9's test in pass 3)
@@ -274,25 +368,66 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     exit_quotes = filters.take_columns(quotes, exit_rows, list(EXIT_QUOTE_COLUMNS)).reset_index(drop=True).assign(
         smile_residual=exit_residual, moneyness_bin=filters.moneyness_bin(quotes["moneyness"].to_numpy()[exit_rows]).astype(np.int8),
     )
-    write_parquet(exit_quotes, exit_work_file(work_dir, year), index=False, compression=None)
-    bins = filters.moneyness_bin(quotes["moneyness"].to_numpy()[rows])
     kept_position = np.cumsum(masks.kept) - 1  # position among the kept rows
-    write_level_two(LevelTwoYear(
+    state = LevelTwoYear(
         year=year,
         raw_rows=quotes.index.to_numpy(dtype=np.int64)[rows],
         smile_residual=residual,
-        moneyness_bin=bins.astype(np.int8),
+        moneyness_bin=filters.moneyness_bin(quotes["moneyness"].to_numpy()[rows]).astype(np.int8),
         pair_call=kept_position[masks.pair_call].astype(np.int32),
         pair_put=kept_position[masks.pair_put].astype(np.int32),
         parity_deviation=masks.pair_rate - quotes["r"].to_numpy()[masks.pair_call],
-    ), work_dir)
+    )
+    return _LevelTwoPiece(state, exit_quotes, len(quotes), tuple(int(step.removed.sum()) for step in masks.steps),
+                          tuple(step.detail for step in masks.steps), fits)
+
+
+def _join_pieces(pieces: list[_LevelTwoPiece]) -> _LevelTwoPiece:
+    """One year from its pieces in file order: arrays concatenated, pair positions shifted, counts and breakdowns summed."""
+    if len(pieces) == 1:
+        return pieces[0]
+    offsets = np.cumsum([0] + [piece.state.raw_rows.size for piece in pieces[:-1]])
+
+    def joined(name: str, shift: bool = False) -> NDArray[Any]:
+        return np.concatenate([getattr(piece.state, name) + (offset if shift else 0) for piece, offset in zip(pieces, offsets)])
+
+    state = LevelTwoYear(
+        year=pieces[0].state.year, raw_rows=joined("raw_rows"), smile_residual=joined("smile_residual"), moneyness_bin=joined("moneyness_bin"),
+        pair_call=joined("pair_call", shift=True).astype(np.int32), pair_put=joined("pair_put", shift=True).astype(np.int32),
+        parity_deviation=joined("parity_deviation"),
+    )
+    details = tuple({name: sum(piece.details[step].get(name, 0) for piece in pieces) for name in pieces[0].details[step]}
+                    for step in range(len(pieces[0].details)))
+    return _LevelTwoPiece(
+        state, pd.concat([piece.exit_quotes for piece in pieces], ignore_index=True), sum(piece.raw_count for piece in pieces),
+        tuple(int(sum(values)) for values in zip(*(piece.removed for piece in pieces))), details,
+        pd.concat([piece.smile_fits for piece in pieces], ignore_index=True),
+    )
+
+
+def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], underlying: pd.DataFrame, work_dir: Path) -> LevelTwoSummary:
+    """Pass 1 for one year: read and check the raw quotes, the contract selection and filters 1–8, smile fit, call–put pairs.
+
+    Filters 1–8 run as masks (:func:`asset_pricing.options.filters.level_1_2_masks`, one copy of the
+    quotes); the smile fit sees only the columns it reads of the kept rows; the pairs come from filter
+    8. A dense year runs in pieces of whole days (:func:`year_pieces`; every step here is per day, so
+    the result is that of the whole year). The compact result goes to ``work_dir``. Raises
+    :class:`DataValidationError` naming the year and the file when the raw year is missing, corrupt or
+    breaks the schema.
+    """
+    path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
+    pieces = year_pieces(path) if path.is_file() else [(0, -1)]
+    contracts = contracts_setting(cfg)
+    result = _join_pieces([_level_two_piece(read_year_quotes(paths, cfg, year, underlying, piece), year, contracts) for piece in pieces])
+    write_parquet(result.exit_quotes, exit_work_file(work_dir, year), index=False, compression=None)
+    write_level_two(result.state, work_dir)
     return LevelTwoSummary(
         year=year,
-        raw_count=len(quotes),
-        removed=tuple(int(step.removed.sum()) for step in masks.steps),
-        details=tuple(step.detail for step in masks.steps),
-        smile_fits=fits,
-        smile_moments=filters.Moments.of(residual, bins, filters.N_MONEYNESS_BINS),
+        raw_count=result.raw_count,
+        removed=result.removed,
+        details=result.details,
+        smile_fits=result.smile_fits,
+        smile_moments=filters.Moments.of(result.state.smile_residual, result.state.moneyness_bin, filters.N_MONEYNESS_BINS),
     )
 
 
@@ -328,12 +463,8 @@ def write_filtered_year(
     kept = kept_smile.copy()
     kept[state.pair_call[pair_alive][outlier]] = False
     kept[state.pair_put[pair_alive][outlier]] = False
-    quotes = read_raw_rows(paths, cfg, state.year, state.raw_rows[kept], underlying)
     out_dir = interim_options_dir(paths)
-    quotes_path = write_parquet(
-        _finalize(quotes, label), out_dir / f"quotes_filtered_{state.year}.parquet", index=False,
-        row_group_size=FILTERED_ROW_GROUP_ROWS, use_dictionary=DICTIONARY_COLUMNS,
-    )
+    quotes_path = write_filtered_quotes(paths, cfg, state.year, state.raw_rows[kept], underlying, label, out_dir / f"quotes_filtered_{state.year}.parquet")
     fits = summary.smile_fits.copy()
     fits.attrs["data_source"] = label
     fits_path = write_parquet(fits, out_dir / f"smile_fit_{state.year}.parquet", index=False)
