@@ -4,11 +4,12 @@ files; the fast paths of the filters (quotes in the schema's order) agree with t
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import settings
 from asset_pricing.io import DataValidationError
-from asset_pricing.options import filters, schema
+from asset_pricing.options import filters, schema, stage_quotes
 from asset_pricing.options.engine import DaskEngine, PandasEngine, open_engine
 from asset_pricing.options.stage_portfolios import build_option_portfolios, option_portfolio_targets
 from asset_pricing.options.stage_quotes import filter_options, filter_options_targets
@@ -66,6 +67,23 @@ def test_dask_engine_uses_an_existing_scheduler_when_its_address_is_set(small_pa
         filter_options(small_panel, cfg)
         assert {"level_two_year", "parity_moments_after_smile", "write_filtered_year"} <= set(cluster.scheduler.task_prefixes)
     pd.testing.assert_frame_equal(pd.read_csv(small_panel.tables / "option_filters.csv"), pandas_table)
+
+
+def test_a_dense_year_filtered_in_pieces_of_whole_days_writes_the_same_files(small_panel, monkeypatch):
+    whole = run_option_stages(small_panel, settings.load())
+    for path in (small_panel.raw / "options" / "synthetic").glob("quotes_*.parquet"):  # row groups smaller than a piece
+        pq.write_table(pq.read_table(path), path, row_group_size=1_000)
+    monkeypatch.setattr(stage_quotes, "PIECE_ROWS", 3_000)
+    pieces = stage_quotes.year_pieces(small_panel.raw / "options" / "synthetic" / "quotes_2008.parquet")
+    assert len(pieces) > 2 and pieces[0][0] == 0 and all(stop == start for (_, stop), (start, _) in zip(pieces, pieces[1:]))
+    dates = pd.read_parquet(small_panel.raw / "options" / "synthetic" / "quotes_2008.parquet", columns=["date"])["date"]
+    assert all(dates.iloc[start] != dates.iloc[start - 1] for start, _ in pieces[1:])  # cuts between days, never inside one
+    in_pieces = run_option_stages(small_panel, settings.load())
+    assert whole.keys() == in_pieces.keys()
+    for name in whole:
+        pd.testing.assert_frame_equal(in_pieces[name], whole[name], obj=name)
+        if name.endswith(".parquet"):
+            assert pd.read_parquet(next(small_panel.data_dir.rglob(name))).attrs == {"data_source": "synthetic option quotes"}
 
 
 def test_pandas_engine_maps_in_order_with_constants():

@@ -123,14 +123,15 @@ def quote_file_columns(path: Path) -> list[str] | None:
     return [c for c in RAW_QUOTE_COLUMNS if c in names] + flags if set(RAW_QUOTE_COLUMNS) <= names else None
 
 
-def year_pieces(path: Path, piece_rows: int = PIECE_ROWS) -> list[tuple[int, int]]:
+def year_pieces(path: Path, piece_rows: int | None = None) -> list[tuple[int, int]]:
     """Row ranges [start, stop) of a raw year that split it into runs of whole days of about ``piece_rows`` rows.
 
     A year is read and filtered piece by piece so memory holds a piece, not a dense year (filters 1–8,
     the smile fits and the call–put pairs are per day, so the result is the same). One piece, the whole
     file, when it holds at most ``piece_rows`` rows, is not in date order, or has row groups larger than
-    a piece (reading a piece would decode the whole group).
+    a piece (reading a piece would decode the whole group). ``piece_rows`` defaults to :data:`PIECE_ROWS`.
     """
+    piece_rows = PIECE_ROWS if piece_rows is None else piece_rows
     try:
         meta = pq.read_metadata(path)
         if meta.num_rows <= piece_rows or max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) > piece_rows:
