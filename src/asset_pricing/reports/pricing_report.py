@@ -192,6 +192,7 @@ def plot_realized_vs_predicted(fitted: pd.DataFrame, cross: pd.DataFrame) -> plt
     """Mean excess return against the two-pass prediction Xλ (% per month), one panel per test set
     (rows) and model (columns), a 45° line, each point labelled C/P and moneyness (CJS maturities by marker)."""
     tests = [t for t in TEST_ASSETS if t in set(cross["test_assets"])]
+    # matplotlib: every point carries its own label and every panel a fit note and a 45° line
     fig, axes = plt.subplots(len(tests), len(FACTOR_SETS), figsize=(12, 5.2 * len(tests)), squeeze=False)
     markers = {30.0: "o", 60.0: "s", 90.0: "^"}
     for row, test_assets in enumerate(tests):
@@ -234,6 +235,7 @@ def plot_alphas_by_moneyness(time_series: pd.DataFrame, factors: str = "market")
     """Time-series α (% per year) against moneyness with 95 % Newey–West intervals, calls and puts, one
     row per test set (CJS maturities side by side)."""
     tests = [t for t in TEST_ASSETS if t in set(time_series["test_assets"])]
+    # matplotlib: error bars from the Newey–West standard errors (seaborn would compute its own intervals)
     fig, axes = plt.subplots(len(tests), 2, figsize=(12, 3.8 * len(tests)), squeeze=False, sharex=True)
     offsets = {30.0: -0.004, 60.0: 0.0, 90.0: 0.004}
     styles = {30.0: "o", 60.0: "s", 90.0: "^"}
@@ -272,6 +274,7 @@ def plot_lambdas(cross: pd.DataFrame) -> plt.Figure:
     rows = cross[cross["months"] > 0].reset_index(drop=True)
     names = [f"{TEST_LABELS.get(t, t).replace('this build', 'build')} · {MODEL_LABELS.get(f, f)}{' (synthetic)' if is_synthetic(s) else ' (real)'}"
              for t, f, s in zip(rows["test_assets"], rows["factors"], rows["data_source"])]
+    # matplotlib: intervals from the estimated standard errors (seaborn would compute its own)
     fig, axes = plt.subplots(1, 3, figsize=(14, 0.55 * len(rows) + 2), sharey=True)
     positions = np.arange(len(rows))[::-1]
     for ax, key in zip(axes, LAMBDA_LABELS):
