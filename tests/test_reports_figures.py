@@ -158,3 +158,14 @@ def test_exported_report_scrolls_wide_tables_in_their_own_box():
     assert "overflow-x: auto" in REPORT_CSS and ".jp-OutputArea-output" in REPORT_CSS
     with pytest.raises(ReportError, match="no </head>"):
         with_report_css("<body></body>")
+
+
+def test_realized_against_predicted_labels_only_the_points_farthest_from_the_line_when_many():
+    from asset_pricing.reports.pricing_report import OUTLIER_LABELS, _largest_errors
+
+    predicted = np.linspace(-1.0, 1.0, 54)
+    realized = predicted.copy()
+    realized[[3, 40]] += [0.5, -0.8]
+    mask = _largest_errors(predicted, realized, OUTLIER_LABELS)
+    assert mask.sum() == 8 and mask[3] and mask[40]
+    assert _largest_errors(predicted, realized, 1).nonzero()[0].tolist() == [40]

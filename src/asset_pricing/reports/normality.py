@@ -133,8 +133,8 @@ MOMENT_PANELS: dict[str, tuple[str, float | None, str]] = {
 
 def plot_moment_bars(table: pd.DataFrame) -> plt.Figure:
     """Bars per series from :func:`~asset_pricing.stats.normality.normality_table`: mean, missing share,
-    skewness, kurtosis (a seaborn catplot, one facet per statistic; 2 × 2, or one below the other for more
-    than 12 series so that every label stays readable).
+    skewness, kurtosis (a seaborn catplot, one facet per statistic; 2 × 2 or one row of up to three, or one
+    below the other for more than 12 series so that every label stays readable).
 
     Reference lines: skewness 0 and kurtosis 3 (the normal distribution). A statistic that prints as one
     value for every series (e.g. no missing value anywhere) gets no panel: the figure's title says it.
@@ -147,7 +147,7 @@ def plot_moment_bars(table: pd.DataFrame) -> plt.Figure:
     long["statistic"] = long["statistic"].map(lambda key: panels[key][0])
     many = len(labels) > 12
     width = min(14.0, max(8.0, 0.22 * len(labels) + 2.0)) if many else max(8.0, 0.35 * len(labels) + 4.0)
-    grid = sns.catplot(long, kind="bar", x="series", y="value", col="statistic", col_wrap=1 if many else min(2, len(panels)),
+    grid = sns.catplot(long, kind="bar", x="series", y="value", col="statistic", col_wrap=1 if many else (len(panels) if len(panels) <= 3 else 2),
                        order=labels, col_order=[title for title, _, _ in panels.values()], sharex=False, sharey=False,
                        color="#6baed6", errorbar=None, height=2.8 if many else 3.5, aspect=width / (2.8 if many else 7.0))
     for title, reference, _ in panels.values():

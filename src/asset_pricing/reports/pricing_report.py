@@ -188,9 +188,22 @@ def _panel_title(test_assets: str, factors: str, source: str) -> str:
     return f"{TEST_LABELS.get(test_assets, test_assets)}\n{MODEL_LABELS.get(factors, factors)} — {data_kind(source)}"
 
 
+MAX_POINT_LABELS = 18  # a panel with more points (CJS: 54) labels only the OUTLIER_LABELS farthest from the line
+OUTLIER_LABELS = 8
+
+
+def _largest_errors(predicted: np.ndarray, realized: np.ndarray, count: int) -> np.ndarray:
+    """Mask of the ``count`` points farthest from the 45° line (largest |realized − predicted|)."""
+    order = np.argsort(-np.abs(realized - predicted), kind="stable")
+    mask = np.zeros(len(predicted), dtype=bool)
+    mask[order[:count]] = True
+    return mask
+
+
 def plot_realized_vs_predicted(fitted: pd.DataFrame, cross: pd.DataFrame) -> plt.Figure:
     """Mean excess return against the two-pass prediction Xλ (% per month), one panel per test set
-    (rows) and model (columns), a 45° line, each point labelled C/P and moneyness (CJS maturities by marker)."""
+    (rows) and model (columns), a 45° line, points labelled C/P and moneyness (CJS maturities by marker):
+    every point of a panel of at most 18, else the 8 farthest from the line (more labels overlap)."""
     tests = [t for t in TEST_ASSETS if t in set(cross["test_assets"])]
     # matplotlib: every point carries its own label and every panel a fit note and a 45° line
     fig, axes = plt.subplots(len(tests), len(FACTOR_SETS), figsize=(12, 5.2 * len(tests)), squeeze=False)
@@ -215,7 +228,8 @@ def plot_realized_vs_predicted(fitted: pd.DataFrame, cross: pd.DataFrame) -> plt
                         mask &= (labels["maturity"] == maturity).to_numpy()
                     name = f"{'calls' if cp_flag == 'C' else 'puts'}" + (f" {int(maturity)}d" if np.isfinite(maturity) else "")
                     ax.scatter(x[mask], y[mask], color=color, marker=marker, s=22, alpha=0.85, label=name)
-            for xi, yi, text in zip(x, y, labels["label"]):
+            labelled = np.ones(len(x), dtype=bool) if len(x) <= MAX_POINT_LABELS else _largest_errors(x, y, OUTLIER_LABELS)
+            for xi, yi, text in zip(x[labelled], y[labelled], labels["label"].to_numpy()[labelled]):
                 ax.annotate(text, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points", color="#333333")
             low, high = min(x.min(), y.min()), max(x.max(), y.max())
             pad = 0.05 * (high - low or 1.0)
