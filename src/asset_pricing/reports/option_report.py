@@ -271,8 +271,9 @@ def plot_performance_by_moneyness(performance: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("target moneyness K/S")
         ax.set_title(title)
         ax.grid(True, color="#eeeeee", linewidth=0.5)
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # the legend below both panels, clear of the lines
     return fig
 
 
