@@ -122,7 +122,7 @@ class PgServer:
         settings = {
             "listen_addresses": "'127.0.0.1'", "port": str(self.port), "unix_socket_directories": f"'{self.socket_dir}'",
             "ssl": "on", "ssl_cert_file": f"'{cert}'", "ssl_key_file": f"'{key}'", "password_encryption": "'scram-sha-256'",
-            "log_statement": "'all'", "log_line_prefix": "'%m [%p] user=%u '", "logging_collector": "off",
+            "log_statement": "'all'", "log_connections": "on", "log_line_prefix": "'%m [%p] user=%u '", "logging_collector": "off",
             "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "40",
         }
         conf = "\n".join(f"{name} = {value}" for name, value in settings.items())
