@@ -170,8 +170,9 @@ def copy_frame(cursor: Any, table: str, frame: pd.DataFrame) -> None:
     cursor.copy_expert(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
-def load_wrds_copy(connection: Any, ddl_text: str, windows: Sequence[tuple[str, str]], *, strike_step: float = 25.0) -> dict[str, int]:
-    """Create the DDL's tables for the years of ``windows`` ((start, end) pairs) and load both layouts.
+def load_wrds_copy(connection: Any, ddl_text: str, windows: Sequence[tuple[str, str]], *, strike_step: float = 25.0,
+                   layouts: Sequence[str] = ("optionm_all", "optionm")) -> dict[int, int]:
+    """Create the DDL's tables for the years of ``windows`` ((start, end) pairs) and load ``layouts``.
 
     Returns the number of quote rows per year. ``connection`` is a superuser psycopg2 connection.
     """
@@ -187,15 +188,20 @@ def load_wrds_copy(connection: Any, ddl_text: str, windows: Sequence[tuple[str, 
             in_year = dates[dates.year == year]
             quotes = quote_rows(in_year, closes, strike_step=strike_step)
             counts[year] = len(quotes)
-            copy_frame(cursor, f"optionm_all.opprcd{year}", quotes)
-            copy_frame(cursor, f"optionm.opprcd{year}", quotes.drop(columns=["root", "suffix"]))
-            copy_frame(cursor, f"optionm_all.secprd{year}", underlying["secprd"][underlying["secprd"]["date"].dt.year == year])
-        copy_frame(cursor, "optionm.secprd", underlying["secprd"])
-        for library in ("optionm_all", "optionm"):
+            if "optionm_all" in layouts:
+                copy_frame(cursor, f"optionm_all.opprcd{year}", quotes)
+                copy_frame(cursor, f"optionm_all.secprd{year}", underlying["secprd"][underlying["secprd"]["date"].dt.year == year])
+            if "optionm" in layouts:
+                copy_frame(cursor, f"optionm.opprcd{year}", quotes.drop(columns=["root", "suffix"]))
+        if "optionm" in layouts:
+            copy_frame(cursor, "optionm.secprd", underlying["secprd"])
+        for library in layouts:
             copy_frame(cursor, f"{library}.zerocd", underlying["zerocd"])
             copy_frame(cursor, f"{library}.idxdvd", underlying["idxdvd"])
-        copy_frame(cursor, "frb_all.rates_daily", underlying["rates_daily_all"])
-        copy_frame(cursor, "frb.rates_daily", underlying["rates_daily_old"])
+        if "optionm_all" in layouts:
+            copy_frame(cursor, "frb_all.rates_daily", underlying["rates_daily_all"])
+        if "optionm" in layouts:
+            copy_frame(cursor, "frb.rates_daily", underlying["rates_daily_old"])
     return counts
 
 

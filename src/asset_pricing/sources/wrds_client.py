@@ -13,8 +13,10 @@
   ``wrds.Connection`` through ``COPY (SELECT …) TO STDOUT`` on its own psycopg2 connection, parsed by
   pyarrow's CSV reader in the main thread while a second thread receives the next chunk (memory:
   about three chunks, whatever the table's size); on any other connection object (the tests' fake)
-  through ``raw_sql(chunksize=…, return_iter=True)``. Both give the dtypes ``wrds.Connection.raw_sql``
-  gives (wrds ≥ 3.3): ``Float64`` numbers, ``string`` text, ``datetime64`` dates, NULL as ``<NA>``.
+  through ``raw_sql(chunksize=…, return_iter=True)``, which gives what ``wrds.Connection.raw_sql`` gives
+  (wrds ≥ 3.3): ``Float64`` numbers, ``string`` text, ``datetime64`` dates, NULL as ``<NA>``. The COPY
+  path gives ``float64`` numbers (NULL → NaN), arrow-backed ``string`` text and ``datetime64`` dates;
+  the pull normalizes both the same way.
 """
 
 from __future__ import annotations
@@ -243,7 +245,7 @@ def _copy_in_thread(dbapi_connection: Any, copy_sql: str, sink: _ChunkSink) -> N
 def _arrow_types(kinds: dict[str, str]) -> dict[str, Any]:
     import pyarrow as pa
 
-    mapping = {"float": pa.float64(), "date": pa.date32(), "string": pa.string()}
+    mapping = {"float": pa.float64(), "date": pa.timestamp("ns"), "string": pa.string()}
     return {column: mapping[kind] for column, kind in kinds.items()}
 
 
@@ -257,12 +259,8 @@ def _frame_from_csv(data: bytes, kinds: dict[str, str]) -> pd.DataFrame:
         read_options=pacsv.ReadOptions(column_names=list(kinds)),
         convert_options=pacsv.ConvertOptions(column_types=_arrow_types(kinds), strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
-    nullable = {pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype()}
-    frame = table.to_pandas(types_mapper=nullable.get, date_as_object=False)
-    for column, kind in kinds.items():
-        if kind == "date":
-            frame[column] = frame[column].astype("datetime64[ns]")
-    return frame
+    text = {pa.string(): pd.StringDtype("pyarrow")}  # numbers stay float64 with NaN for NULL: no mask to build and drop
+    return table.to_pandas(types_mapper=text.get, split_blocks=True)
 
 
 def stream_query(db: WrdsConnection, sql: str, params: dict[str, Any], kinds: dict[str, str], chunk_rows: int) -> Iterator[pd.DataFrame]:

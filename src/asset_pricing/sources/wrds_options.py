@@ -67,15 +67,14 @@ WRDS_LABEL = DATA_SOURCE_LABELS["wrds"]
 RATE_HORIZON_DAYS = 91
 TBILL_DAYS = 91  # a 3-month bill (H.15 quotes the 13-week bill)
 CHUNK_ROWS = 250_000
+TEXT = pd.StringDtype("pyarrow")  # vectorized string operations (pyarrow.compute); read back from parquet as ``string``
 # The contract columns (docs/methods.md §3.3-§3.4) written beside the raw schema, with their dtypes.
-CONTRACT_DTYPES: dict[str, object] = {
-    "symbol": pd.StringDtype(), "root": pd.StringDtype(), "am_settlement": pd.Int8Dtype(),
-    "ss_flag": pd.StringDtype(), "expiry_indicator": pd.StringDtype(),
-}
+CONTRACT_DTYPES: dict[str, object] = {"symbol": TEXT, "root": TEXT, "am_settlement": pd.Int8Dtype(), "ss_flag": TEXT, "expiry_indicator": TEXT}
 QUOTE_KINDS: dict[str, str] = {
     **{c: ("date" if c in ("date", "exdate") else "string" if c == "cp_flag" else "float") for c in RAW_QUOTE_COLUMNS},
     "symbol": "string", "root": "string", "am_settlement": "float", "ss_flag": "string", "expiry_indicator": "string",
 }
+DICTIONARY_COLUMNS = ["cp_flag", "root", "ss_flag", "expiry_indicator"]  # few distinct values; symbol is near unique
 WINDOW = "WHERE secid = %(secid)s AND date BETWEEN %(start)s AND %(end)s"
 
 
@@ -99,28 +98,34 @@ def year_window(year: int, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.T
 # --------------------------------------------------------------------------------------------------
 # Quotes: dtypes and streaming into parquet row groups
 # --------------------------------------------------------------------------------------------------
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` as stripped text (numbers as whole numbers: 0 → "0"), empty → <NA>; all <NA> when absent."""
+    if column not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype=TEXT)
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values):
+        values = values.astype("Float64").round().astype("Int64")
+    text = values.astype(TEXT).str.strip()
+    return text.mask(text == "")
+
+
 def normalize_quotes(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Raw schema dtypes (:func:`~asset_pricing.options.schema.coerce_quote_dtypes`) plus the contract columns.
 
     Accepts what ``wrds`` ≥ 3.3 returns (``Float64``/``Int64`` numbers with ``<NA>``, ``string`` flags).
     ``root`` missing or NULL → the part of ``symbol`` before its first space; ``ss_flag`` read as text
-    (``0`` → ``"0"``); empty ``expiry_indicator`` → ``<NA>`` (a standard expiration).
+    (``0`` → ``"0"``); empty text → ``<NA>`` (an empty ``expiry_indicator`` is a standard expiration).
     """
     out = coerce_quote_dtypes(frame, name)
-    symbol = frame["symbol"].astype("string").str.strip() if "symbol" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
-    out["symbol"] = symbol
-    root = frame["root"].astype("string").str.strip() if "root" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
-    out["root"] = root.fillna(symbol.str.split(" ", n=1).str[0])
+    symbol = _text(frame, "symbol")
+    root = _text(frame, "root")
+    missing = root.isna() & symbol.notna()
+    if missing.any():
+        root[missing] = symbol[missing].str.replace(r" .*$", "", regex=True)
     settlement = pd.to_numeric(frame["am_settlement"], errors="coerce") if "am_settlement" in frame else pd.Series(np.nan, index=frame.index)
+    out["symbol"], out["root"] = symbol, root
     out["am_settlement"] = settlement.astype("Float64").round().astype("Int8")
-    flag = frame["ss_flag"] if "ss_flag" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
-    if pd.api.types.is_numeric_dtype(flag):
-        flag = flag.astype("Int64")
-    out["ss_flag"] = flag.astype("string").str.strip()
-    expiry = frame["expiry_indicator"].astype("string").str.strip() if "expiry_indicator" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
-    out["expiry_indicator"] = expiry.mask(expiry == "")
-    for column in ("symbol", "root", "ss_flag"):
-        out[column] = out[column].mask(out[column] == "")
+    out["ss_flag"], out["expiry_indicator"] = _text(frame, "ss_flag"), _text(frame, "expiry_indicator")
     return out
 
 
@@ -141,7 +146,7 @@ def write_quote_year(chunks: Iterable[pd.DataFrame], path: Path, attrs: dict[str
     schema = quote_file_schema(attrs)
     rows = 0
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with pq.ParquetWriter(tmp, schema, use_dictionary=DICTIONARY_COLUMNS) as writer:
             for chunk in chunks:
                 quotes = normalize_quotes(chunk, name)
                 writer.write_table(pa.Table.from_pandas(quotes, schema=schema, preserve_index=False))
