@@ -123,6 +123,27 @@ def test_wrds_quotes_stream_in_chunks_into_one_file(tmp_path, monkeypatch):
     assert whole["optionid"].tolist() == [10000101, 10000102, 10000201, 10000202, 10000101, 10000102, 10000202]
 
 
+def test_quotes_in_the_dtypes_wrds_returns_are_accepted_and_normalized():
+    """wrds >= 3.3 gives every number as Float64 (secid, strike_price, volume too), text as string, NULL as <NA>."""
+    frame = pd.DataFrame({
+        "secid": pd.array([108105.0, 108105.0], dtype="Float64"), "date": pd.to_datetime(["2016-01-04"] * 2),
+        "exdate": pd.to_datetime(["2016-01-15"] * 2), "cp_flag": pd.array(["C", "P"], dtype="string"),
+        "strike_price": pd.array([2000000.0, 2000000.0], dtype="Float64"), "best_bid": pd.array([12.5, 11.0], dtype="Float64"),
+        "best_offer": pd.array([13.0, 11.6], dtype="Float64"), "volume": pd.array([None, 7.0], dtype="Float64"),
+        "open_interest": pd.array([100.0, None], dtype="Float64"), "impl_volatility": pd.array([None, 0.21], dtype="Float64"),
+        "delta": pd.array([None, -0.48], dtype="Float64"), "optionid": pd.array([1.0, 2.0], dtype="Float64"),
+        "symbol": pd.array(["SPX 160115C2000000", "SPXW 160115P2000000"], dtype="string"), "root": pd.array([None, "SPXW"], dtype="string"),
+        "am_settlement": pd.array([1.0, 0.0], dtype="Float64"), "ss_flag": pd.array(["0", "0"], dtype="string"),
+        "expiry_indicator": pd.array([None, "w"], dtype="string"),
+    })
+    quotes = wrds_options.normalize_quotes(frame, "optionm_all.opprcd2016")
+    assert quotes["secid"].dtype == np.int64 and quotes["strike_price"].tolist() == [2000000, 2000000]
+    assert quotes["volume"].tolist() == [0, 7] and quotes["open_interest"].tolist() == [100, 0]  # NULL counts are 0
+    assert np.isnan(quotes["impl_volatility"].iloc[0]) and quotes["impl_volatility"].iloc[1] == 0.21
+    assert quotes["root"].tolist() == ["SPX", "SPXW"] and quotes["am_settlement"].tolist() == [1, 0]
+    assert quotes["expiry_indicator"].isna().tolist() == [True, False]
+
+
 def test_a_query_for_a_column_the_table_lacks_fails_in_the_fake_as_on_the_server():
     with pytest.raises(LookupError, match='column "tb_m3x" does not exist'):
         RecordedWrds().raw_sql("SELECT date, tb_m3x FROM frb.rates_daily WHERE date BETWEEN %(start)s AND %(end)s",

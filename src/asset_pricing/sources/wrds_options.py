@@ -11,7 +11,7 @@ What is pulled, in the layout the account has (detected and logged, docs/methods
   columns plus the contract columns ``symbol``, ``root`` (derived from ``symbol`` when the table has
   none), ``am_settlement``, ``ss_flag`` and ``expiry_indicator`` (which tell standard SPX from SPXW,
   docs/methods.md §3.3), one file ``quotes_YYYY.parquet`` per calendar year of OPTIONS_START … OPTIONS_END,
-  streamed into parquet row groups of WRDS_CHUNK_ROWS rows (memory does not grow with the year);
+  streamed into parquet row groups of CHUNK_ROWS rows (memory does not grow with the year);
 - underlying close S_t: ``optionm_all.secprdYYYY`` (year-split) or ``optionm.secprd`` (same secid);
 - rates, two of them as in CJS and docs/methods.md §5:
   r, the rate used in Black–Scholes (elasticities, fills, parity): the OptionMetrics zero curve
