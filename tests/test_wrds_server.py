@@ -3,7 +3,7 @@ with a pgpass password, both layouts, and the faults a user meets (server down, 
 no permission, a missing year, a year revised on the server). Nothing inside the project is patched:
 the pull reaches the server through the settings WRDS_HOST/WRDS_PORT and PGPASSFILE.
 
-One server per session (about 6 s to start and load); the tests of this file take about 30-40 s on a
+One server per session (about 6 s to start and load); the tests of this file take about 40-55 s on a
 loaded 2-core machine, most of it the two ``doit`` runs.
 """
 
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -351,7 +351,7 @@ def pull_wrds_options(
         log.info("WRDS option quotes %d-%d already in %s", years[0], years[-1], folder)
         return []
     if connect is None:
-        connect = partial(default_connect, host=str(cfg.get("WRDS_HOST") or settings.get("WRDS_HOST")), port=int(cfg.get("WRDS_PORT") or settings.get("WRDS_PORT")))
+        connect = partial(default_connect, host=str(cfg["WRDS_HOST"]), port=int(cfg["WRDS_PORT"]))
     db = open_connection(wrds_username(cfg), connect)
     written = []
     try:
