@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 
 import settings
-from asset_pricing.bench.pgserver import free_port
+from asset_pricing.bench import pgserver
+from asset_pricing.bench.pgserver import PgServerUnavailable, find_bindir, free_port
 from asset_pricing.sources.wrds_client import WrdsError
 from asset_pricing.sources.wrds_options import CONTRACT_DTYPES, pull_wrds_options, tbill_effective_annual
 
@@ -42,6 +43,13 @@ def opprcd_years(statements: list[str]) -> list[int]:
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+
+
+def test_without_postgresql_the_server_is_unavailable_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(pgserver, "POSTGRES_VERSIONS", ("0",))
+    monkeypatch.delenv("PG_BINDIR", raising=False)
+    with pytest.raises(PgServerUnavailable, match=r"apt-get install -y postgresql"):
+        find_bindir()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -43,9 +43,11 @@ class PgServerUnavailable(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """The folder holding ``initdb`` and ``pg_ctl``: ``PG_BINDIR``, else the newest Debian package folder."""
+    """The folder holding ``initdb`` and ``pg_ctl``: ``PG_BINDIR``, else the first Debian package folder found (POSTGRES_VERSIONS)."""
     candidates = [Path(os.environ["PG_BINDIR"])] if os.environ.get("PG_BINDIR") else []
     candidates += [Path(f"/usr/lib/postgresql/{version}/bin") for version in POSTGRES_VERSIONS]
+    if shutil.which("openssl") is None:
+        raise PgServerUnavailable("no `openssl` command to make the server's certificate (apt-get install -y openssl)")
     for folder in candidates:
         if (folder / "pg_ctl").is_file() and (folder / "initdb").is_file():
             if os.geteuid() == 0:
