@@ -19,6 +19,7 @@ Used by the WRDS tests (``tests/wrds_server.py``) and by the WRDS step of the be
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -213,6 +214,7 @@ def create_server(root: Path | None = None) -> PgServer:
         server.remove()
         raise
     server.setup_seconds = time.perf_counter() - started
+    atexit.register(server.remove)  # a process stopped early (Ctrl-C) does not leave a server running
     return server
 
 
