@@ -233,3 +233,30 @@ def test_server_stopped_in_the_middle_of_a_year_then_the_rerun_resumes_at_that_y
     assert opprcd_years(wrds_server.statements_since(offset, "jdoe")) == [2009, 2010]
     assert (tmp_path / "quotes_2008.parquet").read_bytes() == kept_2008
     assert len(pd.read_parquet(tmp_path / "quotes_2009.parquet")) == wrds_server.quote_rows[2009]
+
+
+def test_the_server_side_cursor_fallback_gives_the_rows_copy_gives(wrds_server, monkeypatch):
+    """Where a server refused COPY the pull would stream through a named cursor: same rows, same normalized quotes."""
+    import sqlalchemy as sa
+
+    from asset_pricing.sources.wrds_client import layout_from_catalog, stream_copy, stream_cursor, CATALOG_SQL
+    from asset_pricing.sources.wrds_options import QUOTE_KINDS, normalize_quotes, quote_sql
+
+    monkeypatch.setenv("PGPASSFILE", str(wrds_server.server.pgpass_path))
+    engine = sa.create_engine(f"postgresql://jdoe:@127.0.0.1:{wrds_server.server.port}/wrds", isolation_level="AUTOCOMMIT",
+                              connect_args={"sslmode": "require"})  # as wrds.Connection builds it
+    try:
+        with engine.connect() as connection:
+            layout = layout_from_catalog(pd.read_sql_query(CATALOG_SQL, connection))
+        params = {"secid": 108105, "start": "2010-01-01", "end": "2010-12-31"}
+        sql = quote_sql(layout, 2010)
+        by_cursor = [normalize_quotes(chunk, "cursor") for chunk in stream_cursor(engine, sql, params, ["date", "exdate"], 3000)]
+        by_copy = [normalize_quotes(chunk, "copy") for chunk in stream_copy(engine, sql, params, QUOTE_KINDS, 3000)]
+    finally:
+        engine.dispose()
+    assert len(by_cursor) == 4 and max(len(chunk) for chunk in by_cursor) == 3000  # 11,294 rows in chunks of 3,000
+    cursor_rows = pd.concat(by_cursor, ignore_index=True).sort_values(["date", "optionid"], ignore_index=True)
+    copy_rows = pd.concat(by_copy, ignore_index=True).sort_values(["date", "optionid"], ignore_index=True)
+    assert len(cursor_rows) == wrds_server.quote_rows[2010]
+    pd.testing.assert_frame_equal(cursor_rows.astype({c: "string" for c in CONTRACT_DTYPES if c != "am_settlement"}),
+                                  copy_rows.astype({c: "string" for c in CONTRACT_DTYPES if c != "am_settlement"}))

@@ -12,7 +12,8 @@
 - :func:`stream_query` yields a query's rows in chunks of at most ``chunk_rows``: on a live
   ``wrds.Connection`` through ``COPY (SELECT …) TO STDOUT`` on its own psycopg2 connection, parsed by
   pyarrow's CSV reader in the main thread while a second thread receives the next chunk (memory:
-  about three chunks, whatever the table's size); on any other connection object (the tests' fake)
+  about three chunks, whatever the table's size); should the server refuse COPY, through a
+  server-side cursor (bounded too, several times slower); on any other connection object (the tests' fake)
   through ``raw_sql(chunksize=…, return_iter=True)``, which gives what ``wrds.Connection.raw_sql`` gives
   (wrds ≥ 3.3): ``Float64`` numbers, ``string`` text, ``datetime64`` dates, NULL as ``<NA>``. The COPY
   path gives ``float64`` numbers (NULL → NaN), arrow-backed ``string`` text and ``datetime64`` dates;
@@ -266,16 +267,44 @@ def _frame_from_csv(data: bytes, kinds: dict[str, str]) -> pd.DataFrame:
 def stream_query(db: WrdsConnection, sql: str, params: dict[str, Any], kinds: dict[str, str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The rows of ``sql`` (its SELECT list = ``kinds``: column → float | date | string) in chunks of ≤ ``chunk_rows``.
 
-    A live ``wrds.Connection`` (it has an SQLAlchemy ``engine``) streams through COPY; other connection
-    objects through ``raw_sql(chunksize, return_iter=True)``. Errors propagate as raised (the caller
-    turns them into one line).
+    A live ``wrds.Connection`` (it has an SQLAlchemy ``engine``) streams through COPY (:func:`stream_copy`);
+    should the server refuse COPY before sending a row, through a server-side cursor
+    (:func:`stream_cursor`, bounded memory too, several times slower). Other connection objects (the
+    tests' fake) go through ``raw_sql(chunksize, return_iter=True)``. Errors propagate as raised (the
+    caller turns them into one line).
     """
     engine = getattr(db, "engine", None)
+    date_cols = [column for column, kind in kinds.items() if kind == "date"]
     if engine is None:
-        date_cols = [column for column, kind in kinds.items() if kind == "date"]
         yield from db.raw_sql(sql, params=params, date_cols=date_cols, chunksize=chunk_rows, return_iter=True)
         return
-    dbapi_connection = engine.raw_connection()  # a connection of its own (same URL, sslmode, pgpass) for COPY
+    chunks = stream_copy(engine, sql, params, kinds, chunk_rows)
+    try:
+        first = next(chunks, None)
+    except Exception as exc:
+        if "COPY" not in first_line(exc):  # only a refusal of COPY itself (other errors quote the statement later on)
+            raise
+        log.warning("WRDS refused COPY (%s); streaming through a server-side cursor instead", first_line(exc))
+        yield from stream_cursor(engine, sql, params, date_cols, chunk_rows)
+        return
+    if first is not None:
+        yield first
+        yield from chunks
+
+
+def stream_cursor(engine: Any, sql: str, params: dict[str, Any], date_cols: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """``sql`` through a server-side (named) cursor in a read-only transaction, ``chunk_rows`` rows at a time, in
+    the dtypes ``wrds.Connection.raw_sql`` gives (wrds' connection is in autocommit, where named cursors cannot live)."""
+    with engine.connect() as connection:
+        streaming = connection.execution_options(isolation_level="REPEATABLE READ", stream_results=True, max_row_buffer=chunk_rows)
+        with streaming.begin():
+            yield from pd.read_sql_query(sql, streaming, params=params, parse_dates=date_cols, chunksize=chunk_rows, dtype_backend="numpy_nullable")
+
+
+def stream_copy(engine: Any, sql: str, params: dict[str, Any], kinds: dict[str, str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """``COPY (sql) TO STDOUT`` on a connection of its own (same URL, sslmode, pgpass), received by a second thread
+    and parsed here by pyarrow's CSV reader, ``chunk_rows`` lines at a time (see the module docstring)."""
+    dbapi_connection = engine.raw_connection()
     try:
         with dbapi_connection.cursor() as cursor:
             select = cursor.mogrify(sql, params).decode()
