@@ -1,7 +1,7 @@
 """A local copy of WRDS for the tests: one PostgreSQL server per session (``wrds_server`` fixture, tests/conftest.py).
 
 The server (:mod:`asset_pricing.bench.pgserver`: SSL with a self-signed certificate, SCRAM password
-logins, database ``wrds``, ``log_statement=all``) holds the tables of tests/fixtures/wrds/ddl.sql in
+logins, database ``wrds``, ``log_statement=all``) holds the tables of asset_pricing/bench/wrds_ddl.sql in
 both layouts, loaded with generated rows (:mod:`asset_pricing.bench.wrds_replica`) for WINDOWS, and
 login users whose passwords are in the server's pgpass file (given to clients through PGPASSFILE):
 
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asset_pricing.bench.pgserver import PgServer, create_server
+from asset_pricing.bench.wrds_step import DDL_PATH
 from asset_pricing.bench.wrds_replica import grant_layout, load_wrds_copy
 
-DDL = Path(__file__).parent / "fixtures" / "wrds" / "ddl.sql"
+DDL = DDL_PATH
 WINDOWS: tuple[tuple[str, str], ...] = (
     ("2008-01-02", "2008-02-29"), ("2009-01-02", "2009-02-27"), ("2010-01-04", "2010-02-26"), ("2016-01-04", "2016-01-29"),
 )

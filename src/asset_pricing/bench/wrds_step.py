@@ -1,7 +1,7 @@
 """Step 6 of the benchmark: one year of OptionMetrics quotes pulled from a local copy of WRDS.
 
 The step starts its own PostgreSQL server (:mod:`asset_pricing.bench.pgserver`: SSL, password login,
-database ``wrds``), creates the tables of tests/fixtures/wrds/ddl.sql (today's layout) and loads one
+database ``wrds``), creates the tables of asset_pricing/bench/wrds_ddl.sql (today's layout) and loads one
 replica year, 2019: a year of generated SPX/SPXW quotes (:mod:`asset_pricing.bench.wrds_replica`)
 copied on the server until the year holds ``WRDS_QUOTES[size]`` rows (5 million at full size, the
 order of a recent SPX year), with their secprd, zerocd, idxdvd and rates_daily rows. Then, runs
@@ -22,6 +22,7 @@ import logging
 import shutil
 import time
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 YEAR = 2019
 WRDS_QUOTES: dict[str, int] = {"tiny": 50_000, "small": 1_000_000, "full": 5_000_000}
 USER = "benchuser"
-DDL_PATH = settings.PROJECT_ROOT / "tests" / "fixtures" / "wrds" / "ddl.sql"
+DDL_PATH = Path(__file__).with_name("wrds_ddl.sql")  # WRDS's tables in both layouts (package data)
 RSS_LIMIT_GIB = 1.0
 COPY_RATIO_LIMIT = 2.0
 
