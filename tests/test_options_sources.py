@@ -300,7 +300,10 @@ def test_user_files_are_checked_copied_and_filtered(monkeypatch):
     write_user_panel(paths.manual / "options")
     pull_options(paths, cfg)
     raw = pd.read_parquet(paths.raw / "options" / "files" / "quotes_1997.parquet")
-    assert {c: str(t) for c, t in raw.dtypes.items()} == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()}
+    # the raw schema's dtypes, plus the optional contract columns the user's file carries (§3.3)
+    assert {c: str(raw[c].dtype) for c in schema.RAW_QUOTE_COLUMNS} == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()}
+    assert list(raw.columns) == list(schema.RAW_QUOTE_COLUMNS) + list(schema.CONTRACT_FLAG_COLUMNS)
+    assert raw["am_settlement"].dropna().isin([0, 1]).all()
     underlying = pd.read_parquet(paths.raw / "options" / "files" / "underlying.parquet")
     np.testing.assert_allclose(underlying["r"], np.log1p(0.055))
     np.testing.assert_allclose(underlying["q"], 0.02)  # no q column: DIVIDEND_YIELD
