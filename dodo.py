@@ -170,7 +170,7 @@ def task_volmanaged():
     """Build common-volatility and one-factor volatility-managed portfolios and evaluate them out of sample."""
     return {
         "actions": [_run(build_volmanaged)],
-        "file_dep": volmanaged_inputs(P) + _code("volmanaged", "prepare/equity.py", "reports/normality.py"),
+        "file_dep": volmanaged_inputs(P) + _code("volmanaged", "prepare/equity.py", "stats"),
         "targets": volmanaged_targets(P),
         "uptodate": [_settings(*VOLMANAGED_SETTINGS)],
         "clean": True,
@@ -269,7 +269,7 @@ def task_reports():
             "name": notebook.stem,
             "doc": info.title,
             "actions": [_run(lambda paths, cfg, nb=notebook: build_report(nb, paths))],
-            "file_dep": [notebook] + [f for files, _ in uses for f in files] + [f for f in _code("reports") if f.name != "methods_page.py"],
+            "file_dep": [notebook] + [f for files, _ in uses for f in files] + [f for f in _code("reports", "stats") if f.name != "methods_page.py"],
             "targets": [P.reports / f"{notebook.stem}.html", entry],
             "uptodate": [_settings(*sorted({s for _, names in uses for s in names}))],
             "clean": True,

@@ -92,6 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRICING_GMM_LAGS", "int", "0", "Bartlett lags in the GMM standard errors of the prices of risk (0 = no lags, as He-Kelly-Manela 2017).", group="pricing"),
     # --- credentials ----------------------------------------------------------------------------
     Setting("WRDS_USERNAME", "str", "", "WRDS user name for OPTIONS_SOURCE=wrds (password via ~/.pgpass).", group="credentials"),
+    Setting("WRDS_HOST", "str", "wrds-pgdata.wharton.upenn.edu", "WRDS PostgreSQL host for OPTIONS_SOURCE=wrds (WRDS's own; another host serves a copy of its tables).", group="credentials"),
+    Setting("WRDS_PORT", "int", "9737", "WRDS PostgreSQL port (WRDS's own: 9737).", group="credentials"),
 )
 
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -39,3 +39,20 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     yield
+
+
+@pytest.fixture(scope="session")
+def wrds_server():
+    """A local PostgreSQL copy of WRDS's OptionMetrics tables, one per session (tests/wrds_server.py).
+
+    Skips, with the reason, where no PostgreSQL server is installed (CI installs it: .ci/run).
+    """
+    from asset_pricing.bench.pgserver import PgServerUnavailable
+    from wrds_server import start_wrds_copy
+
+    try:
+        copy = start_wrds_copy()
+    except PgServerUnavailable as exc:
+        pytest.skip(f"no local PostgreSQL for the WRDS server tests: {exc}")
+    yield copy
+    copy.server.remove()

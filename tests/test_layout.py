@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "asset_pricing"
-# stage -> stages it may import from (besides the shared modules io, paths, econometrics and settings)
+# Below every stage: modules any stage may import, which import no stage (and never reports/) themselves.
+SHARED = {"io", "paths", "econometrics", "stats"}
+# stage -> stages it may import from (besides SHARED and settings); reports/ sits above every stage.
 ALLOWED: dict[str, set[str]] = {
     "sources": set(),
     "prepare": {"sources"},
-    "volmanaged": {"prepare", "reports.normality"},
+    "volmanaged": {"prepare"},
     "options": set(),
     "pricing": {"sources", "prepare", "options"},
 }
@@ -40,10 +42,28 @@ def test_stage_imports_only_from_stages_below_it(stage):
     for path in sorted(folder.rglob("*.py")):
         for name in _imports(path):
             top = name.split(".")[0]
-            if top in {"io", "paths", "econometrics", stage} or name in SHARED_LEAVES:
+            if top in SHARED | {stage} or name in SHARED_LEAVES:
                 continue
             if not any(name == allowed or name.startswith(allowed + ".") for allowed in ALLOWED[stage]):
                 offending.append(f"{path.relative_to(PACKAGE)} imports asset_pricing.{name}")
+    assert offending == []
+
+
+def test_shared_modules_import_no_stage():
+    offending = []
+    for name in sorted(SHARED):
+        target = PACKAGE / name
+        for path in sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]:
+            outside = {imported for imported in _imports(path) if imported.split(".")[0] not in SHARED}
+            offending += [f"{path.relative_to(PACKAGE)} imports asset_pricing.{imported}" for imported in sorted(outside)]
+    assert offending == []
+
+
+def test_no_stage_imports_the_report_layer():
+    """Stages write files; reports/ reads them (the normality table lives in stats/, below both)."""
+    offending = [f"{path.relative_to(PACKAGE)} imports asset_pricing.{name}"
+                 for stage in ALLOWED for path in sorted((PACKAGE / stage).rglob("*.py"))
+                 for name in _imports(path) if name.split(".")[0] == "reports"]
     assert offending == []
 
 

@@ -1,4 +1,4 @@
-"""Normality report helpers (docs/methods.md §8): the test table and the figures, on any wide frame of returns."""
+"""Normality (docs/methods.md §8): the test table (asset_pricing.stats) and its figures (asset_pricing.reports), on any wide frame of returns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from asset_pricing.reports import normality  # noqa: E402
+from asset_pricing.reports import normality as normality_figures  # noqa: E402
+from asset_pricing.stats import normality  # noqa: E402
 
 
 @pytest.fixture()
@@ -70,7 +71,7 @@ def test_too_short_series_gives_nan_tests_not_an_error():
 
 
 def test_distribution_grid_has_histogram_and_qq_panel_per_series(returns):
-    fig = normality.plot_distribution_grid(returns, series_per_row=2)
+    fig = normality_figures.plot_distribution_grid(returns, series_per_row=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 2 * returns.shape[1]
     assert "normal QQ" in visible[1].get_title() and "distribution" in visible[0].get_title()
@@ -79,7 +80,7 @@ def test_distribution_grid_has_histogram_and_qq_panel_per_series(returns):
 
 def test_distribution_grids_split_many_series_into_figures(returns):
     many = pd.concat([returns.add_suffix(f"_{i}") for i in range(4)], axis=1)  # 12 series
-    figures = normality.plot_distribution_grids(many, series_per_figure=8)
+    figures = normality_figures.plot_distribution_grids(many, series_per_figure=8)
     assert len(figures) == 2
     assert sum(ax.get_visible() for ax in figures[1].axes) == 2 * 4
     for fig in figures:
@@ -87,9 +88,9 @@ def test_distribution_grids_split_many_series_into_figures(returns):
 
 
 def test_line_and_bar_charts_show_every_series(returns):
-    lines = normality.plot_return_lines(returns)
+    lines = normality_figures.plot_return_lines(returns)
     assert len(lines.axes[0].get_lines()) == returns.shape[1] + 1  # plus the zero line
-    bars = normality.plot_moment_bars(normality.normality_table(returns))
+    bars = normality_figures.plot_moment_bars(normality.normality_table(returns))
     assert len(bars.axes) == 4 and all(len(ax.patches) == returns.shape[1] for ax in bars.axes)
     plt.close(lines)
     plt.close(bars)

@@ -212,10 +212,19 @@ def test_gmm_reduces_to_fama_macbeth_when_returns_have_no_residual():
     # population variance (ddof 0), i.e. FM's se times √((T−1)/T); the intercept has no sampling error.
     f = np.array([0.02, -0.01, 0.03, -0.04, 0.01, 0.0, 0.05, -0.02])
     rx = pd.DataFrame({f"p{i}": 0.001 * i + b * f for i, b in enumerate((0.5, 1.0, 1.5, 2.0))}, index=months(8))
-    result = two_pass(rx, pd.DataFrame({"market": f}, index=rx.index))
+    factors = pd.DataFrame({"market": f}, index=rx.index)
+    result = two_pass(rx, factors)
     assert result.se_gmm["market"] == pytest.approx(f.std(ddof=0) / math.sqrt(8), rel=1e-9)
     assert result.se_gmm["market"] == pytest.approx(result.se_fm["market"] * math.sqrt(7 / 8), rel=1e-9)
-    assert result.se_gmm["intercept"] == pytest.approx(0.0, abs=1e-12)
+    # The intercept's variance is zero in exact arithmetic; rounding (which differs between CPUs' SIMD and
+    # BLAS kernels) leaves a few ulps of the market's variance, of either sign; below zero it is clipped to
+    # zero (sandwich_variances), so the standard error is tiny or zero, never NaN. Tolerance: 1e-12 of the
+    # market's variance.
+    coefficients, _ = time_series_coefficients(rx, factors)
+    covariance = gmm_lambda_covariance(rx, factors, coefficients, result.lambdas)
+    market_variance = covariance.loc["market", "market"]
+    assert covariance.loc["intercept", "intercept"] == pytest.approx(0.0, abs=1e-12 * market_variance)
+    assert result.se_gmm["intercept"] == pytest.approx(0.0, abs=1e-6 * result.se_gmm["market"])
 
 
 def _gmm_by_asset(rx: pd.DataFrame, factors: pd.DataFrame, lam: np.ndarray, lags: int) -> np.ndarray:

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m asset_pricing.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full", help="full: OptionMetrics scale, ~20M quotes (~10 min); small: 1M quotes; tiny: smoke test")
     parser.add_argument("--repeats", type=int, default=None, help="runs per short measurement (default: 3, tiny: 1)")
-    parser.add_argument("--steps", default=",".join(map(str, STEPS)), help="comma-separated steps among 1-5 (default: all)")
+    parser.add_argument("--steps", default=",".join(map(str, STEPS)), help="comma-separated steps among 1-6 (default: all; 6 = the WRDS pull)")
     parser.add_argument("--baseline", type=Path, default=None, help="root of another checkout: step 1 runs it too, alternating, and compares outputs")
     parser.add_argument("--keep-data", action="store_true", help="keep the workspace DATA_DIR/benchmarks/<size> (large at full size)")
     args = parser.parse_args(argv)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from asset_pricing.bench.wrds_step import describe as wrds_step_lines
+
 MIB_PER_GIB = 1024.0
 
 
@@ -164,6 +166,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         out += [f"Step 4 input: {v['assets']} synthetic stocks (market GARCH(1,1) with t shocks, betas 0.5–1.5, a fifth listing late), "
                 f"{v['days']:,} business days ({v['years']} years), embedded Fama–French RF.", ""]
 
+    out += wrds_step_lines(figures)
     for key, title in (("profile_cumulative", "project functions by cumulative time"), ("profile_internal", "all functions by own time")):
         if figures.get(key):
             out += [f"## Profile of step 1 ({title}; cProfile, {_seconds(figures['profile_seconds'])} with profiler overhead)", "",

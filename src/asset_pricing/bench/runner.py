@@ -14,6 +14,8 @@ Steps (each measurement a fresh child process, :mod:`asset_pricing.bench.measure
    the quotes that reach filter 9.
 4. Volatility-managed: ``volmanaged_assets`` synthetic stocks over ~30 years → ``build_volmanaged``.
 5. ``doit`` end to end on the embedded default from empty folders.
+6. WRDS: one replica year of OptionMetrics quotes pulled from a local PostgreSQL copy of WRDS, against a
+   plain ``COPY … TO STDOUT`` of the same rows (:mod:`asset_pricing.bench.wrds_step`).
 
 The benchmark is hermetic: every child sees every setting at its default (a ``.env`` does not leak in)
 except the overrides recorded with each measurement, and DATA_DIR/OUTPUT_DIR inside a workspace
@@ -44,13 +46,15 @@ import settings
 from asset_pricing import io
 from asset_pricing.bench.measure import Call, Measurement, measure, run_child
 from asset_pricing.bench.report import render_markdown
+from asset_pricing.bench.wrds_step import run_step as _step_6_wrds
+from asset_pricing.bench.wrds_step import wrds_targets
 from asset_pricing.paths import ProjectPaths
 
 log = logging.getLogger(__name__)
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
-STEPS: tuple[int, ...] = (1, 2, 3, 4, 5)
+STEPS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 PACKAGES: tuple[str, ...] = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "arch", "dask", "distributed", "doit")
 BYTES_PER_QUOTE_ON_DISK = 60  # raw + truth + filtered parquet, with room to spare (measured ~25)
 FILTER_STAGE = Call("asset_pricing.options.stage_quotes:filter_options", "stage")
@@ -413,6 +417,7 @@ def derive_figures(ctx: BenchContext) -> list[Target]:
                               "<=", "s", "median of runs"))
     if "doit_end_to_end" in m:
         targets.append(Target("step 5: doit end to end from an empty data/", m["doit_end_to_end"].median_seconds, 180.0, "<=", "s", "median of runs"))
+    targets += wrds_targets(ctx)
     return targets
 
 
@@ -471,6 +476,8 @@ def run_benchmarks(
             _step_5_doit(ctx)
         elif 5 in steps:
             ctx.notes.append(f"Step 5 (doit end to end) is skipped at size {size}.")
+        if 6 in steps:
+            _step_6_wrds(ctx)
     finally:
         if not keep_data:
             shutil.rmtree(ctx.workspace, ignore_errors=True)

@@ -35,6 +35,24 @@ class ReportError(RuntimeError):
     """A notebook failed to execute; the message names the notebook and the cell."""
 
 
+# Added to every exported report: a table wider than the page scrolls sideways inside its own output box
+# (never cut by the page; column names with spaces wrap first), and long code lines wrap.
+REPORT_CSS = """<style>
+.jp-OutputArea-output { display: block; max-width: 100%; overflow-x: auto; }
+.jp-RenderedHTMLCommon thead th { white-space: normal; }
+.jp-InputArea-editor pre, .jp-InputArea-editor .highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.jp-OutputArea-output img { max-width: 100%; height: auto; }
+</style>
+"""
+
+
+def with_report_css(body: str) -> str:
+    """The exported HTML with :data:`REPORT_CSS` at the end of its ``<head>`` (after nbconvert's own styles)."""
+    if "</head>" not in body:
+        raise ReportError("exported HTML has no </head> to add the report styles to")
+    return body.replace("</head>", REPORT_CSS + "</head>", 1)
+
+
 class ThisInterpreterKernelManager(KernelManager):
     """A kernel manager that always starts ``sys.executable -m ipykernel_launcher`` (this venv's Python)."""
 
@@ -113,7 +131,7 @@ def build_report(path: Path, paths: ProjectPaths) -> list[Path]:
     title = f"{info.title} — {header.title_suffix}" if header.title_suffix else info.title
     nb.metadata["title"] = title
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    html_path = io.write_text(body, paths.reports / f"{info.stem}.html")
+    html_path = io.write_text(with_report_css(body), paths.reports / f"{info.stem}.html")
     entry = {**asdict(info), "title": title, "source": header.source, "window": header.window,
              "built": started.strftime("%Y-%m-%d %H:%M"), "seconds": round((datetime.now() - started).total_seconds(), 1)}
     json_path = io.write_text(json.dumps(entry, indent=2), paths.reports / f"{info.stem}.json")

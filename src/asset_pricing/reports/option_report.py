@@ -3,8 +3,8 @@
 The notebook only calls these functions. Inputs are the files of the option stages (docs/methods.md §3–§5): the
 filter table ``_output/tables/option_filters.csv``, the filtered quotes (dates only, for quotes per day),
 ``data/interim/options/underlying.parquet`` (market and risk-free reference) and the three outputs of
-:func:`asset_pricing.options.stage_portfolios.build_option_portfolios`. Normality tables and grids come
-from :mod:`asset_pricing.reports.normality`.
+:func:`asset_pricing.options.stage_portfolios.build_option_portfolios`. Normality tables come from
+:mod:`asset_pricing.stats.normality`, their figures from :mod:`asset_pricing.reports.normality`.
 
 Conventions: monthly returns are simple fractions at the calendar month end; annualized mean = 12 ×
 monthly mean; Sharpe ratio = √12 · mean(R − rf) / std(R − rf) (ddof=1). The market reference is the
@@ -21,12 +21,15 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import PercentFormatter
 
 from asset_pricing import io
 from asset_pricing.options.portfolios import portfolio_targets, risk_free_holding_return
 from asset_pricing.options.stage_portfolios import option_portfolio_targets, published_comparison_target, quotes_file, read_options_meta
 from asset_pricing.paths import ProjectPaths, project_paths
 from asset_pricing.reports.header import options_header
+from asset_pricing.reports.panels import uniform_display, uniform_sentence
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def portfolio_betas(daily: pd.DataFrame, underlying: pd.DataFrame) -> pd.DataFra
 # --------------------------------------------------------------------------------------------------
 def plot_quotes_per_day(counts: pd.DataFrame) -> plt.Figure:
     """Filtered quotes per trading day over time, calls and puts (and a 21-day rolling mean)."""
+    # matplotlib: time series of counts, no statistic to estimate
     fig, ax = plt.subplots(figsize=(12, 4))
     for column, color in zip(counts.columns, ("#2171b5", "#cb181d")):
         ax.plot(counts.index, counts[column], color=color, linewidth=0.4, alpha=0.4)
@@ -190,29 +194,58 @@ def plot_quotes_per_day(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_diagnostic_heatmaps(diagnostics: pd.DataFrame, columns: dict[str, str], fmt: str = "{:.2f}", cmap: str = "viridis") -> plt.Figure:
-    """Heatmaps (moneyness target × maturity target), one row per option type, one column per metric.
+DIAGNOSTIC_ZERO_SENTENCES: dict[str, str] = {
+    "no_quote_share": "No day without quotes on this build: every portfolio has quotes of its type on every trading day.",
+    "missing_share": "No NaN daily return on this build: every portfolio-day has a return.",
+    "fill_share": "No held contract had to be filled on this build.",
+}
 
-    ``columns`` maps a column of :func:`portfolio_diagnostics` (or :func:`portfolio_betas`) to its title.
+
+def uniform_diagnostics(diagnostics: pd.DataFrame, columns: dict[str, str], fmt: str | dict[str, str] = ".2f") -> dict[str, str]:
+    """The metrics of ``columns`` that print as one value over all 54 portfolios, each with the sentence
+    that replaces its heatmaps (e.g. "No day without quotes on this build." for a share of 0.0 %)."""
+    formats = fmt if isinstance(fmt, dict) else dict.fromkeys(columns, fmt)
+    sentences = {}
+    for metric, title in columns.items():
+        shown = uniform_display(diagnostics[metric], formats[metric])
+        if shown is not None:
+            sentences[metric] = uniform_sentence(title, shown, DIAGNOSTIC_ZERO_SENTENCES.get(metric), unit="portfolio")
+    return sentences
+
+
+def uniform_diagnostics_text(diagnostics: pd.DataFrame, columns: dict[str, str], fmt: str | dict[str, str] = ".2f") -> str:
+    """Markdown: the sentences of :func:`uniform_diagnostics`, one per line ("" when every metric varies)."""
+    return "\n\n".join(uniform_diagnostics(diagnostics, columns, fmt).values())
+
+
+def plot_diagnostic_heatmaps(diagnostics: pd.DataFrame, columns: dict[str, str], fmt: str | dict[str, str] = ".2f",
+                             cmap: str = "viridis") -> plt.Figure | None:
+    """Annotated heatmaps (moneyness target × maturity target), calls top and puts bottom, one column per
+    metric that varies; a metric that prints as one value everywhere gets a sentence instead
+    (:func:`uniform_diagnostics_text`), and no figure is drawn when none varies (None).
+
+    ``columns`` maps a column of :func:`portfolio_diagnostics` (or :func:`portfolio_betas`) to its title;
+    ``fmt`` is a format spec (``".1%"``), or one per column.
     """
-    metrics = list(columns)
-    fig, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics) + 1, 8), squeeze=False)
+    formats = fmt if isinstance(fmt, dict) else dict.fromkeys(columns, fmt)
+    metrics = [metric for metric in columns if metric not in uniform_diagnostics(diagnostics, columns, formats)]
+    if not metrics:
+        return None
+    # subplots + sns.heatmap rather than a FacetGrid: each metric and type keeps its own colour scale
+    fig, axes = plt.subplots(2, len(metrics), figsize=(4.2 * len(metrics) + 1, 8), squeeze=False)
     for row, cp_flag in enumerate(("C", "P")):
         subset = diagnostics[diagnostics["cp_flag"] == cp_flag]
         for col, metric in enumerate(metrics):
-            grid = subset.pivot(index="target_moneyness", columns="target_maturity", values=metric)
+            grid = subset.pivot(index="target_moneyness", columns="target_maturity", values=metric).sort_index(ascending=False)
+            grid.index = [f"{m:.3f}" for m in grid.index]
+            grid.columns = [f"{int(t)}d" for t in grid.columns]
             ax = axes[row, col]
-            image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap=cmap, origin="lower")
-            for (i, j), value in np.ndenumerate(grid.to_numpy(float)):
-                ax.text(j, i, fmt.format(value) if np.isfinite(value) else "–", ha="center", va="center", fontsize=7,
-                        color="white" if np.isfinite(value) and value < np.nanmean(grid.to_numpy(float)) else "black")
-            ax.set_xticks(range(grid.shape[1]), [f"{int(t)}d" for t in grid.columns])
-            ax.set_yticks(range(grid.shape[0]), [f"{m:.3f}" for m in grid.index])
-            ax.set_title(f"{'calls' if cp_flag == 'C' else 'puts'}: {columns[metric]}", fontsize=9)
-            ax.set_xlabel("target maturity", fontsize=8)
-            ax.set_ylabel("target moneyness K/S", fontsize=8)
-            ax.tick_params(labelsize=7)
-            fig.colorbar(image, ax=ax, shrink=0.8)
+            scale = {"format": PercentFormatter(1.0)} if formats[metric].endswith("%") else {}
+            sns.heatmap(grid, annot=True, fmt=formats[metric], cmap=cmap, ax=ax, annot_kws={"fontsize": 8}, cbar_kws={"shrink": 0.8, **scale})
+            ax.set_title(f"{'calls' if cp_flag == 'C' else 'puts'}: {columns[metric]}", fontsize=10)
+            ax.set_xlabel("target maturity", fontsize=9)
+            ax.set_ylabel("target moneyness K/S", fontsize=9)
+            ax.tick_params(labelsize=8, rotation=0)
     fig.tight_layout()
     return fig
 
@@ -221,6 +254,7 @@ def plot_performance_by_moneyness(performance: pd.DataFrame) -> plt.Figure:
     """Annualized mean return and Sharpe ratio against target moneyness: HKM calls and puts (bold) and the
     three CJS maturities (thin), with the market's value as a dashed reference line."""
     targets = portfolio_targets()
+    # matplotlib: lines with a style per group (HKM bold, CJS maturities thin) from precomputed values
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, metric, title in zip(axes, ("mean_annual", "sharpe"), ("mean return, annualized", "Sharpe ratio, annualized")):
         for cp_flag, color in (("C", "#2171b5"), ("P", "#cb181d")):
@@ -237,13 +271,15 @@ def plot_performance_by_moneyness(performance: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("target moneyness K/S")
         ax.set_title(title)
         ax.grid(True, color="#eeeeee", linewidth=0.5)
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # the legend below both panels, clear of the lines
     return fig
 
 
 def plot_betas_by_moneyness(betas: pd.DataFrame) -> plt.Figure:
     """Daily beta on the underlying against target moneyness, per type and maturity, with the target +1."""
+    # matplotlib: precomputed betas joined by lines, no statistic to estimate
     fig, ax = plt.subplots(figsize=(9, 4))
     for cp_flag, color in (("C", "#2171b5"), ("P", "#cb181d")):
         for maturity, style in zip((30, 60, 90), (":", "-.", "-")):
@@ -261,16 +297,19 @@ def plot_betas_by_moneyness(betas: pd.DataFrame) -> plt.Figure:
 
 
 def plot_fill_share_over_time(daily: pd.DataFrame) -> plt.Figure:
-    """Mean filled weight share and share of NaN portfolio-days per month, over all 54 portfolios."""
+    """Mean filled weight share and share of NaN portfolio-days per month, over all 54 portfolios; a line
+    that is 0.0 % in every month is left out and said in the title."""
     month = daily["date"].dt.to_period("M").dt.to_timestamp("M")
     monthly = pd.DataFrame({
         "mean filled weight share": daily["fill_share"].groupby(month).mean(),
         "share of NaN portfolio-days": daily["return"].isna().groupby(month).mean(),
     })
+    flat = [name for name in ["share of NaN portfolio-days"] if uniform_display(monthly[name], ".1%") == "0.0%"]
+    # matplotlib (pandas .plot): monthly time series, no statistic to estimate
     fig, ax = plt.subplots(figsize=(12, 3.8))
-    monthly.plot(ax=ax, linewidth=1)
+    monthly.drop(columns=flat).plot(ax=ax, linewidth=1)
     ax.set_ylabel("share")
-    ax.set_title("Missing prices over time (all 54 CJS portfolios)")
+    ax.set_title("Missing prices over time (all 54 CJS portfolios" + ("; no NaN portfolio-day on this build" if flat else "") + ")")
     ax.grid(True, color="#eeeeee", linewidth=0.5)
     fig.tight_layout()
     return fig
@@ -360,21 +399,62 @@ def published_comparison_text(facts: dict[str, Any], label: str) -> str:
     return text
 
 
+COMPARISON_GROUPS: dict[str, str] = {"mean": "mean, monthly", "sd": "sd, monthly", "beta": "beta on mkt_rf", "skew": "skewness of R − rf"}
+
+
+def published_comparison_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as the report shows it: one row per HKM portfolio (id and K/S), two header rows —
+    the statistic, then published | this build (and the sd ratio) — so it fits the page; the replication
+    check (correlation, tracking error) only when this build has it (real quotes)."""
+    frame = table.set_index("portfolio_id")
+    columns: dict[tuple[str, str], pd.Series] = {("", "K/S"): frame["moneyness"]}
+    for stat, group in COMPARISON_GROUPS.items():
+        columns[(group, "published")] = frame[f"{stat}_published"]
+        columns[(group, "this build")] = frame[f"{stat}_build"]
+        if stat == "sd":
+            columns[(group, "ratio")] = frame["sd_ratio"]
+    for column, name in (("correlation", "correlation"), ("tracking_error", "tracking error")):
+        if frame[column].notna().any():
+            columns[("replication check", name)] = frame[column]
+    shown = pd.DataFrame(columns)
+    shown.index.name = "portfolio"
+    return shown
+
+
+def published_comparison_formats(shown: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Display formats of :func:`published_comparison_table`: means, sds and tracking error in %, the rest
+    with 2–3 decimals."""
+    percent = {COMPARISON_GROUPS["mean"], COMPARISON_GROUPS["sd"]}
+    formats = {}
+    for group, name in shown.columns:
+        if name == "K/S" or name == "correlation":
+            formats[(group, name)] = "{:.3f}"
+        elif (group in percent and name != "ratio") or name == "tracking error":
+            formats[(group, name)] = "{:.2%}"
+        else:
+            formats[(group, name)] = "{:.2f}"
+    return formats
+
+
 def plot_published_comparison(table: pd.DataFrame, label: str) -> plt.Figure:
-    """Mean, sd, beta and skewness by moneyness: published (dashed) and this build (solid), calls and puts."""
+    """Mean, sd, beta and skewness by moneyness: published (dashed) and this build (solid), calls and puts
+    (a seaborn relplot, one facet per statistic)."""
     compared = table[table["months"] >= 3]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
-    colors = {"C": "tab:blue", "P": "tab:red"}
-    for ax, (stat, title) in zip(axes, COMPARISON_STATS.items()):
-        scale = 100.0 if stat in ("mean", "sd") else 1.0
-        for cp, name in (("C", "calls"), ("P", "puts")):
-            rows = compared[compared["cp_flag"] == cp].sort_values("moneyness")
-            ax.plot(rows["moneyness"], rows[f"{stat}_published"] * scale, "--o", color=colors[cp], ms=3, label=f"{name}, published (real)")
-            ax.plot(rows["moneyness"], rows[f"{stat}_build"] * scale, "-o", color=colors[cp], ms=3, label=f"{name}, this build")
-        ax.set_title(title + (" (%)" if scale == 100.0 else ""))
-        ax.set_xlabel("moneyness K/S")
+    long = pd.concat([
+        pd.DataFrame({"moneyness": compared["moneyness"], "type": compared["cp_flag"].map({"C": "calls", "P": "puts"}),
+                      "series": source_label, "statistic": title + (" (%)" if stat in ("mean", "sd") else ""),
+                      "value": compared[f"{stat}_{source}"] * (100.0 if stat in ("mean", "sd") else 1.0)})
+        for stat, title in COMPARISON_STATS.items()
+        for source, source_label in (("published", "published (real)"), ("build", "this build"))
+    ], ignore_index=True)
+    grid = sns.relplot(long, kind="line", x="moneyness", y="value", col="statistic", hue="type", style="series",
+                       style_order=["this build", "published (real)"], palette={"calls": "tab:blue", "puts": "tab:red"},
+                       markers=True, markersize=5, facet_kws={"sharey": False}, height=3.8, aspect=0.95)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("moneyness K/S", "")
+    for ax in grid.axes.flat:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"HKM portfolios: published (He, Kelly and Manela 2017) vs this build ({label})", y=1.02)
-    fig.tight_layout()
-    return fig
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, -0.02), ncol=6, title=None, frameon=False)
+    grid.figure.suptitle(f"HKM portfolios: published (He, Kelly and Manela 2017) vs this build ({label})", y=1.0)
+    grid.figure.tight_layout(rect=(0, 0.06, 1, 1))
+    return grid.figure

@@ -63,6 +63,7 @@ def cumulative_returns(daily_returns: pd.DataFrame) -> pd.DataFrame:
 
 def plot_cumulative_returns(data: EquityData, log_scale: bool = True) -> plt.Figure:
     """Growth of $1 for every ticker (thin lines) and the market (thick black)."""
+    # matplotlib: wealth paths over time, no statistic to estimate
     fig, ax = plt.subplots(figsize=(12, 5))
     cumulative_returns(data.daily_returns).plot(ax=ax, linewidth=0.8, alpha=0.8, legend=False)
     cumulative_returns(data.market_daily_returns)["market"].plot(ax=ax, color="black", linewidth=2.2, label="market")
@@ -78,6 +79,7 @@ def plot_cumulative_returns(data: EquityData, log_scale: bool = True) -> plt.Fig
 
 def plot_rf_and_market_vol(data: EquityData) -> plt.Figure:
     """Monthly risk-free rate (annualized ×12, percent) above the market's monthly realized volatility (annualized)."""
+    # matplotlib: two time series, no statistic to estimate
     fig, (ax_rf, ax_vol) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
     (data.rf_monthly["rf_month"] * 12 * 100).plot(ax=ax_rf, color="tab:green")
     ax_rf.set_ylabel("rf × 12 (% p.a.)")

@@ -188,10 +188,24 @@ def _panel_title(test_assets: str, factors: str, source: str) -> str:
     return f"{TEST_LABELS.get(test_assets, test_assets)}\n{MODEL_LABELS.get(factors, factors)} — {data_kind(source)}"
 
 
+MAX_POINT_LABELS = 18  # a panel with more points (CJS: 54) labels only the OUTLIER_LABELS farthest from the line
+OUTLIER_LABELS = 8
+
+
+def _largest_errors(predicted: np.ndarray, realized: np.ndarray, count: int) -> np.ndarray:
+    """Mask of the ``count`` points farthest from the 45° line (largest |realized − predicted|)."""
+    order = np.argsort(-np.abs(realized - predicted), kind="stable")
+    mask = np.zeros(len(predicted), dtype=bool)
+    mask[order[:count]] = True
+    return mask
+
+
 def plot_realized_vs_predicted(fitted: pd.DataFrame, cross: pd.DataFrame) -> plt.Figure:
     """Mean excess return against the two-pass prediction Xλ (% per month), one panel per test set
-    (rows) and model (columns), a 45° line, each point labelled C/P and moneyness (CJS maturities by marker)."""
+    (rows) and model (columns), a 45° line, points labelled C/P and moneyness (CJS maturities by marker):
+    every point of a panel of at most 18, else the 8 farthest from the line (more labels overlap)."""
     tests = [t for t in TEST_ASSETS if t in set(cross["test_assets"])]
+    # matplotlib: every point carries its own label and every panel a fit note and a 45° line
     fig, axes = plt.subplots(len(tests), len(FACTOR_SETS), figsize=(12, 5.2 * len(tests)), squeeze=False)
     markers = {30.0: "o", 60.0: "s", 90.0: "^"}
     for row, test_assets in enumerate(tests):
@@ -214,7 +228,8 @@ def plot_realized_vs_predicted(fitted: pd.DataFrame, cross: pd.DataFrame) -> plt
                         mask &= (labels["maturity"] == maturity).to_numpy()
                     name = f"{'calls' if cp_flag == 'C' else 'puts'}" + (f" {int(maturity)}d" if np.isfinite(maturity) else "")
                     ax.scatter(x[mask], y[mask], color=color, marker=marker, s=22, alpha=0.85, label=name)
-            for xi, yi, text in zip(x, y, labels["label"]):
+            labelled = np.ones(len(x), dtype=bool) if len(x) <= MAX_POINT_LABELS else _largest_errors(x, y, OUTLIER_LABELS)
+            for xi, yi, text in zip(x[labelled], y[labelled], labels["label"].to_numpy()[labelled]):
                 ax.annotate(text, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points", color="#333333")
             low, high = min(x.min(), y.min()), max(x.max(), y.max())
             pad = 0.05 * (high - low or 1.0)
@@ -234,6 +249,7 @@ def plot_alphas_by_moneyness(time_series: pd.DataFrame, factors: str = "market")
     """Time-series α (% per year) against moneyness with 95 % Newey–West intervals, calls and puts, one
     row per test set (CJS maturities side by side)."""
     tests = [t for t in TEST_ASSETS if t in set(time_series["test_assets"])]
+    # matplotlib: error bars from the Newey–West standard errors (seaborn would compute its own intervals)
     fig, axes = plt.subplots(len(tests), 2, figsize=(12, 3.8 * len(tests)), squeeze=False, sharex=True)
     offsets = {30.0: -0.004, 60.0: 0.0, 90.0: 0.004}
     styles = {30.0: "o", 60.0: "s", 90.0: "^"}
@@ -272,6 +288,7 @@ def plot_lambdas(cross: pd.DataFrame) -> plt.Figure:
     rows = cross[cross["months"] > 0].reset_index(drop=True)
     names = [f"{TEST_LABELS.get(t, t).replace('this build', 'build')} · {MODEL_LABELS.get(f, f)}{' (synthetic)' if is_synthetic(s) else ' (real)'}"
              for t, f, s in zip(rows["test_assets"], rows["factors"], rows["data_source"])]
+    # matplotlib: intervals from the estimated standard errors (seaborn would compute its own)
     fig, axes = plt.subplots(1, 3, figsize=(14, 0.55 * len(rows) + 2), sharey=True)
     positions = np.arange(len(rows))[::-1]
     for ax, key in zip(axes, LAMBDA_LABELS):

@@ -1,7 +1,8 @@
 """Figures of the volatility-managed study (report 02; docs/methods.md §2); each function returns a Figure.
 
 Inputs are the stage's outputs (strategy returns, common and one-factor signals); a dashed vertical
-line marks the end of the training window where ``train_end`` is given.
+line marks the end of the training window where ``train_end`` is given. matplotlib throughout: these are
+time series and one scatter of precomputed values, with no statistic for seaborn to estimate.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def plot_common_exposure(common_vol_signal: pd.DataFrame, train_end: pd.Timestam
     ax.plot(exposure.index, exposure, color=STRATEGY_COLORS["common"], linewidth=1.1, label="exposure held in month t")
     ax.axhline(1.0, color="black", linewidth=0.7, label="unmanaged (1)")
     _mark_train_end(ax, train_end)
-    _style(ax, "Common-volatility exposure x_{t-1} = k / sigma2_mkt,t-1", "exposure")
+    _style(ax, r"Common-volatility exposure $x_{t-1} = k\,/\,\sigma^2_{mkt,t-1}$", "exposure")
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
@@ -87,7 +88,7 @@ def plot_onefactor_exposure_band(onefactor_signals: pd.DataFrame, train_end: pd.
     ax.plot(mean.index, mean, color=STRATEGY_COLORS["onefactor"], linewidth=1.3, label="mean across assets")
     ax.axhline(1.0, color="black", linewidth=0.7)
     _mark_train_end(ax, train_end)
-    _style(ax, "One-factor exposures x_{i,t-1} = k_i / sigma2_i,t-1", "exposure")
+    _style(ax, r"One-factor exposures $x_{i,t-1} = k_i\,/\,\sigma^2_{i,t-1}$", "exposure")
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
@@ -109,8 +110,8 @@ def plot_exposure_vs_variance(common_vol_signal: pd.DataFrame, onefactor_signals
                color=STRATEGY_COLORS["common"], label="common (market months)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _style(ax, "Exposure against the volatility signal", "exposure x_t")
-    ax.set_xlabel("volatility of month t, annualized (sqrt(252 sigma2_t))")
+    _style(ax, "Exposure against the volatility signal", r"exposure $x_t$")
+    ax.set_xlabel(r"volatility of month $t$, annualized ($\sqrt{252\,\sigma^2_t}$)")
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig

@@ -22,7 +22,7 @@ import pandas as pd
 
 from asset_pricing import io
 from asset_pricing.paths import ProjectPaths, project_paths
-from asset_pricing.reports.normality import normality_table
+from asset_pricing.stats.normality import normality_table
 from asset_pricing.volmanaged import evaluation
 from asset_pricing.volmanaged.pipeline import SETTINGS_READ, VolManagedConfig, run_volmanaged
 
