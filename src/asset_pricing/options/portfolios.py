@@ -129,10 +129,13 @@ def _floored_kernel_weights_one_target(
     scratch: FloatArray,
     keep: NDArray[np.bool_],
     weight_floor: float = WEIGHT_FLOOR,
+    maturity_term: FloatArray | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Floored, renormalized weights of one target over day segments of sorted quotes, in reused buffers.
 
-    ``z2``, ``scratch`` (float64) and ``keep`` (bool) have the length of the quotes and are overwritten.
+    ``z2``, ``scratch`` (float64) and ``keep`` (bool) have the length of the quotes and are overwritten;
+    ``maturity_term``, when given, is ((τ − τ*)/10)² already computed for the target's maturity (shared
+    by the nine moneyness targets).
     Each segment's smallest z² is subtracted before ``exp`` so its nearest quote has w* = 1 exactly: the
     sum is ≥ 1 (no underflow, never 0/0) and the largest normalized weight is 1/Σw*. The floor is
     min(weight_floor, 1/Σw*) so it never drops a segment's heaviest quote (a segment of > 100 equidistant
@@ -140,19 +143,19 @@ def _floored_kernel_weights_one_target(
     """
     np.subtract(moneyness_scaled, target_moneyness_scaled, out=z2)
     np.square(z2, out=z2)
-    np.subtract(maturity_scaled, target_maturity_scaled, out=scratch)
-    np.square(scratch, out=scratch)
-    np.add(z2, scratch, out=z2)
-    np.take(np.minimum.reduceat(z2, segment_starts), segment_of_row, out=scratch)
-    np.subtract(z2, scratch, out=z2)
+    if maturity_term is None:
+        np.subtract(maturity_scaled, target_maturity_scaled, out=scratch)
+        np.square(scratch, out=scratch)
+        maturity_term = scratch
+    np.add(z2, maturity_term, out=z2)
+    segment_lengths = np.diff(np.r_[segment_starts, z2.size])  # per-segment values spread over its rows by np.repeat (a fill, not a gather)
+    np.subtract(z2, np.repeat(np.minimum.reduceat(z2, segment_starts), segment_lengths), out=z2)
     np.multiply(z2, -0.5, out=z2)
     np.exp(z2, out=z2)
     segment_sum = np.add.reduceat(z2, segment_starts)
-    np.take(segment_sum, segment_of_row, out=scratch)
-    np.divide(z2, scratch, out=z2)
+    np.divide(z2, np.repeat(segment_sum, segment_lengths), out=z2)
     floor = np.minimum(weight_floor, 1.0 / segment_sum)
-    np.take(floor, segment_of_row, out=scratch)
-    np.greater_equal(z2, scratch, out=keep)
+    np.greater_equal(z2, np.repeat(floor, segment_lengths), out=keep)
     rows = np.flatnonzero(keep)
     kept = z2[rows]
     kept_segment = segment_of_row[rows]
@@ -201,11 +204,12 @@ def kernel_weights(
         scratch = np.empty(type_rows.size)
         keep = np.empty(type_rows.size, dtype=bool)
         target_code = type_code * TARGETS_PER_TYPE
+        maturity_terms = [np.square(maturity_scaled - target_tau / BANDWIDTH_MATURITY_DAYS) for target_tau in TARGET_MATURITY_DAYS]
         for target_m in TARGET_MONEYNESS:
-            for target_tau in TARGET_MATURITY_DAYS:
+            for target_tau, maturity_term in zip(TARGET_MATURITY_DAYS, maturity_terms):
                 rows, weight = _floored_kernel_weights_one_target(
                     segment_starts, segment_of_row, moneyness_scaled, maturity_scaled,
-                    target_m / BANDWIDTH_MONEYNESS, target_tau / BANDWIDTH_MATURITY_DAYS, z2, scratch, keep, weight_floor,
+                    target_m / BANDWIDTH_MONEYNESS, target_tau / BANDWIDTH_MATURITY_DAYS, z2, scratch, keep, weight_floor, maturity_term,
                 )
                 parts.append((np.full(rows.size, target_code, dtype=np.int64), type_rows[rows], type_day[rows], weight))
                 target_code += 1
@@ -449,6 +453,13 @@ def next_day_prices(
     return price_next, filled
 
 
+def _unique_rows(rows: IntArray, n_rows: int) -> tuple[IntArray, IntArray]:
+    """``np.unique(rows, return_inverse=True)`` for positions 0 … n_rows−1, by counting instead of sorting."""
+    present = np.bincount(rows, minlength=n_rows) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[rows]
+
+
 def daily_portfolio_returns(
     quotes: pd.DataFrame,
     underlying: pd.DataFrame,
@@ -507,7 +518,7 @@ def daily_portfolio_returns(
     weights = kernel_weights((quotes["cp_flag"] == "C").to_numpy()[candidates], day[candidates], moneyness[candidates], tau_days[candidates])
 
     # Held contracts (a weight in at least one portfolio): next-day price and per-contract return.
-    held, entry_held = np.unique(weights.row, return_inverse=True)
+    held, entry_held = _unique_rows(weights.row, len(candidates))
     held_rows = candidates[held]
     price_next, filled = next_day_prices(quotes, held_rows, next_mid, day, valid, calendar, smile_fits)
     contract_return = price_next / quotes["mid"].to_numpy(np.float64)[held_rows] - 1.0

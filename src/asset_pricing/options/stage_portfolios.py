@@ -115,7 +115,8 @@ def read_columns(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None 
         raise io.DataValidationError(f"{path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
     io.require_columns(pd.DataFrame(columns=names), columns, str(path))
     filters = None if day is None else [("date", "==", pd.Timestamp(day))]
-    return pd.read_parquet(path, columns=list(columns), filters=filters)
+    table = pq.read_table(path, columns=list(columns), filters=filters)
+    return table.to_pandas(split_blocks=True, self_destruct=True)  # one block per column: no consolidated copy
 
 
 def read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
