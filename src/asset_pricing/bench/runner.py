@@ -93,7 +93,7 @@ SIZES: dict[str, BenchSize] = {
                        dense_year_quotes=500_000),
     "full": BenchSize("full", 20_000_000, "1996-01-01", "2018-11-30", (2_500_000, 5_000_000, 10_000_000), 1, 500, "1988-12-01",
                       "2018-11-30", "2003-12-31", run_doit=True, run_dask=True, repeats=3, evaluate_targets=True,
-                      dense_year_quotes=8_000_000),
+                      dense_year_quotes=6_600_000),
 }
 
 

@@ -286,6 +286,10 @@ class LevelTwoYear:
     parity_deviation: NDArray[np.float64]
 
 
+LEVEL_TWO_ARRAYS: tuple[str, ...] = ("raw_rows", "smile_residual", "moneyness_bin", "pair_call", "pair_put", "parity_deviation")
+EXIT_WORK_COLUMNS: tuple[str, ...] = (*EXIT_QUOTE_COLUMNS, "smile_residual", "moneyness_bin")
+
+
 @dataclass(frozen=True)
 class LevelTwoSummary:
     """What pass 1 returns for a year: counts of filters 1–8, the year's smile fits and residual moments.
@@ -315,34 +319,32 @@ class FilteredYear:
     written: tuple[Path, ...]
 
 
-def level_two_files(work_dir: Path, year: int) -> tuple[Path, Path]:
-    """Work files of a :class:`LevelTwoYear`: per kept row, and per call–put pair."""
-    return work_dir / f"level2_rows_{year}.parquet", work_dir / f"level2_pairs_{year}.parquet"
+def level_two_file(work_dir: Path, year: int) -> Path:
+    """Work file of a :class:`LevelTwoYear` and the year's exit-only quotes (one ``.npz``: plain arrays, no parquet encoding)."""
+    return work_dir / f"level2_{year}.npz"
 
 
-def exit_work_file(work_dir: Path, year: int) -> Path:
-    """Work file of pass 1 holding the year's exit-only quotes (:func:`filters.exit_price_rows`) until pass 3 writes them."""
-    return work_dir / f"level2_exit_{year}.parquet"
+def write_level_two(state: LevelTwoYear, exit_quotes: pd.DataFrame, work_dir: Path) -> None:
+    """Store a :class:`LevelTwoYear` and the exit-only quotes of pass 1 (:func:`filters.exit_price_rows`) in ``work_dir``.
 
-
-def write_level_two(state: LevelTwoYear, work_dir: Path) -> None:
-    """Store a :class:`LevelTwoYear` in ``work_dir`` (two small parquet files, uncompressed: they live seconds)."""
-    rows_file, pairs_file = level_two_files(work_dir, state.year)
-    plain = {"index": False, "compression": None, "use_dictionary": False}
-    write_parquet(pd.DataFrame({"raw_row": state.raw_rows, "smile_residual": state.smile_residual, "moneyness_bin": state.moneyness_bin}),
-                  rows_file, **plain)
-    write_parquet(pd.DataFrame({"pair_call": state.pair_call, "pair_put": state.pair_put, "parity_deviation": state.parity_deviation}),
-                  pairs_file, **plain)
+    Uncompressed arrays: the file lives seconds, between pass 1 and pass 3.
+    """
+    arrays = {name: getattr(state, name) for name in LEVEL_TWO_ARRAYS}
+    arrays.update({f"exit_{column}": exit_quotes[column].to_numpy() for column in EXIT_WORK_COLUMNS})
+    with atomic_path(level_two_file(work_dir, state.year)) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def read_level_two(work_dir: Path, year: int) -> LevelTwoYear:
     """The :class:`LevelTwoYear` of ``year`` stored by :func:`write_level_two`."""
-    rows_file, pairs_file = level_two_files(work_dir, year)
-    rows, pairs = pd.read_parquet(rows_file), pd.read_parquet(pairs_file)
-    return LevelTwoYear(
-        year, rows["raw_row"].to_numpy(), rows["smile_residual"].to_numpy(), rows["moneyness_bin"].to_numpy(),
-        pairs["pair_call"].to_numpy(), pairs["pair_put"].to_numpy(), pairs["parity_deviation"].to_numpy(),
-    )
+    with np.load(level_two_file(work_dir, year)) as stored:
+        return LevelTwoYear(year, *(stored[name] for name in LEVEL_TWO_ARRAYS))
+
+
+def read_exit_work_quotes(work_dir: Path, year: int) -> pd.DataFrame:
+    """The exit-only quotes of ``year`` stored by :func:`write_level_two` (date, optionid, mid, smile_residual, moneyness_bin)."""
+    with np.load(level_two_file(work_dir, year)) as stored:
+        return pd.DataFrame({column: stored[f"exit_{column}"] for column in EXIT_WORK_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -420,8 +422,7 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     pieces = year_pieces(path) if path.is_file() else [(0, -1)]
     contracts = contracts_setting(cfg)
     result = _join_pieces([_level_two_piece(read_year_quotes(paths, cfg, year, underlying, piece), year, contracts) for piece in pieces])
-    write_parquet(result.exit_quotes, exit_work_file(work_dir, year), index=False, compression=None)
-    write_level_two(result.state, work_dir)
+    write_level_two(result.state, result.exit_quotes, work_dir)
     return LevelTwoSummary(
         year=year,
         raw_count=result.raw_count,
@@ -469,7 +470,7 @@ def write_filtered_year(
     fits = summary.smile_fits.copy()
     fits.attrs["data_source"] = label
     fits_path = write_parquet(fits, out_dir / f"smile_fit_{state.year}.parquet", index=False)
-    exits = pd.read_parquet(exit_work_file(work_dir, state.year))
+    exits = read_exit_work_quotes(work_dir, state.year)
     exit_outlier = filters.smile_outlier_flags(exits.pop("smile_residual").to_numpy(), exits.pop("moneyness_bin").to_numpy(), smile_moments)
     exits = exits[~exit_outlier].reset_index(drop=True)
     exits.attrs["data_source"] = label
