@@ -241,9 +241,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
-from asset_pricing.options.bsm import bs_delta, bs_price, bs_vega, implied_volatility
+from asset_pricing.options.bsm import bs_delta, bs_price, implied_volatility
 from asset_pricing.options.schema import (
     CONTRACT_FLAG_COLUMNS, CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STANDARD_SS_FLAG, STRIKE_SCALE, day_numbers,
     expiry_trading_days,
@@ -671,6 +671,29 @@ def bid_offer(price: FloatArray, spread: FloatArray, tick_rounding: bool) -> tup
     return bid, offer
 
 
+def _price_and_vega(
+    S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sigma: FloatArray, is_call: NDArray[np.bool_], *, vega: bool = True,
+) -> tuple[FloatArray, FloatArray | None]:
+    """``bs_price`` and ``bs_vega`` (:mod:`asset_pricing.options.bsm`) from one d1, d2, and each row's own branch only.
+
+    The same expressions on the same values as those functions, so the same bits; half the normal CDFs
+    (a call row needs N(d1), N(d2), a put row N(−d1), N(−d2)) and one d1 for both.
+    """
+    vol_sqrt_t = sigma * np.sqrt(T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * T) / vol_sqrt_t
+    d2 = d1 - vol_sqrt_t
+    disc_s = S * np.exp(-q * T)
+    disc_k = K * np.exp(-r * T)
+    price = np.empty_like(d1)
+    calls, puts = np.flatnonzero(is_call), np.flatnonzero(~is_call)
+    price[calls] = disc_s[calls] * ndtr(d1[calls]) - disc_k[calls] * ndtr(d2[calls])
+    price[puts] = disc_k[puts] * ndtr(-d2[puts]) - disc_s[puts] * ndtr(-d1[puts])
+    if not vega:
+        return price, None
+    return price, disc_s * np.exp(-0.5 * d1**2) / np.sqrt(2.0 * np.pi) * np.sqrt(T)
+
+
 def mid_implied_volatility(
     mid: FloatArray, S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, is_call: NDArray[np.bool_], start: FloatArray,
 ) -> FloatArray:
@@ -680,11 +703,11 @@ def mid_implied_volatility(
     """
     sigma = start.copy()
     for _ in range(4):
-        gap = mid - bs_price(S, K, T, r, q, sigma, is_call)
-        vega = bs_vega(S, K, T, r, q, sigma)
+        price, vega = _price_and_vega(S, K, T, r, q, sigma, is_call)
+        gap = mid - price
         step = np.divide(gap, vega, out=np.zeros_like(gap), where=vega > 1e-8)
         sigma = np.clip(sigma + step, 1e-3, 5.0)
-    error = np.abs(bs_price(S, K, T, r, q, sigma, is_call) - mid)
+    error = np.abs(_price_and_vega(S, K, T, r, q, sigma, is_call, vega=False)[0] - mid)
     stuck = ~(error <= 1e-6 * np.maximum(mid, 1.0))
     if stuck.any():
         sigma[stuck] = implied_volatility(mid[stuck], S[stuck], K[stuck], T[stuck], r[stuck], q[stuck], is_call[stuck], tol=1e-8)
@@ -987,7 +1010,7 @@ def _pm_settled_quotes(
     day, exdate_days, strike = (np.concatenate([w, m]) for w, m in zip(weekly, monthly))
     expiry = np.where(np.arange(len(day)) < len(weekly[0]), WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR)
     if len(day) == 0:
-        return standard.iloc[:0].assign(_class=np.int8(1), _expiry_indicator=None)
+        return standard.iloc[:0].assign(_class=np.int8(1), _expiry_indicator=_expiry_indicator_column(np.zeros(0, dtype=bool)))
     day_days = day_numbers(days.index)
     closes = days["close"].to_numpy()
     tau = np.maximum(expiry_trading_days(exdate_days, calendar_days) - day_days[day], 1).astype(np.float64)
@@ -1022,9 +1045,18 @@ def _pm_settled_quotes(
             "optionid": contract_optionid(exdate_days, strike, is_call) + WEEKLY_OPTIONID_OFFSET,
             "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": -1,
             "_exdate_days": exdate_days, "_expiry_days": expiry_trading_days(exdate_days, calendar_days), "_copy": 0,
-            "_class": np.int8(1), "_expiry_indicator": expiry,
+            "_class": np.int8(1), "_expiry_indicator": _expiry_indicator_column(expiry == WEEKLY_EXPIRY),
         }
     )
+
+
+def _expiry_indicator_column(weekly: NDArray[np.bool_]) -> pd.Categorical:
+    """The helper column ``_expiry_indicator``: ``w`` where ``weekly``, else missing, as a categorical.
+
+    Not an object column of None: ``pd.concat`` checks every value of an all-missing object column in
+    Python (seconds per million rows).
+    """
+    return pd.Categorical.from_codes(np.where(weekly, 0, -1).astype(np.int8), categories=[WEEKLY_EXPIRY])
 
 
 def null_implied_volatility(quotes: pd.DataFrame, quirks: ContractQuirks, rng: np.random.Generator) -> NDArray[np.bool_]:
@@ -1087,7 +1119,7 @@ def generate_year(
     calendar_days = day_numbers(market.index)
     clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng, calendar_days)
     quotes, labels = _plant_defects(clean, spec, rng)
-    quotes = quotes.assign(_class=np.int8(0), _expiry_indicator=None)
+    quotes = quotes.assign(_class=np.int8(0), _expiry_indicator=_expiry_indicator_column(np.zeros(len(quotes), dtype=bool)))
     if spec.quirks.enabled:
         quirk_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year, QUIRK_STREAM]))
         weekly = _pm_settled_quotes(days, calendar_days, quotes, intensity, long_run_variance, spec, quirk_rng)
