@@ -165,7 +165,14 @@ def _show(value: object) -> str:
 
 def _flag_text(values: pd.Series) -> pd.Categorical:
     """A text flag column as a categorical of stripped strings; blank and missing values → NaN."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the categories that occur, without hashing every row
+        category_codes = np.asarray(values.cat.codes, dtype=np.int64)
+        used = np.flatnonzero(np.bincount(category_codes + 1, minlength=len(values.cat.categories) + 1)[1:])
+        renumber = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)
+        renumber[used] = np.arange(used.size)
+        codes, distinct = renumber[category_codes], values.cat.categories[used]
+    else:
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
     text = pd.Index(distinct).astype("string").str.strip()
     text = text.where(text != "", pd.NA)
     categories = pd.Index(sorted({str(v) for v in text.dropna()}), dtype=object)
@@ -384,7 +391,8 @@ def validate_quotes(quotes: pd.DataFrame, underlying: pd.DataFrame, name: str) -
 
 def check_quote_year(quotes: pd.DataFrame, year: int, name: str) -> None:
     """Raise :class:`DataValidationError` naming ``name`` when a quote date falls outside calendar ``year``."""
-    outside = quotes["date"].dt.year.to_numpy() != year
+    dates = quotes["date"].to_numpy("datetime64[ns]")
+    outside = (dates < np.datetime64(f"{year}-01-01", "ns")) | (dates >= np.datetime64(f"{year + 1}-01-01", "ns"))
     if outside.any():
         first = quotes.loc[outside, "date"].iloc[0]
         raise DataValidationError(f"{name}: column 'date' has {int(outside.sum())} row(s) outside {year} (first: {first:%Y-%m-%d}).")

@@ -320,31 +320,37 @@ class FilteredYear:
 
 
 def level_two_file(work_dir: Path, year: int) -> Path:
-    """Work file of a :class:`LevelTwoYear` and the year's exit-only quotes (one ``.npz``: plain arrays, no parquet encoding)."""
-    return work_dir / f"level2_{year}.npz"
+    """Work file of a :class:`LevelTwoYear` and the year's exit-only quotes: plain ``.npy`` arrays one after the other."""
+    return work_dir / f"level2_{year}.npy"
 
 
 def write_level_two(state: LevelTwoYear, exit_quotes: pd.DataFrame, work_dir: Path) -> None:
     """Store a :class:`LevelTwoYear` and the exit-only quotes of pass 1 (:func:`filters.exit_price_rows`) in ``work_dir``.
 
-    Uncompressed arrays: the file lives seconds, between pass 1 and pass 3.
+    The arrays of :data:`LEVEL_TWO_ARRAYS`, then the columns of :data:`EXIT_WORK_COLUMNS`, written as they
+    are in memory (no encoding, no checksum): the file lives seconds, between pass 1 and pass 3.
     """
-    arrays = {name: getattr(state, name) for name in LEVEL_TWO_ARRAYS}
-    arrays.update({f"exit_{column}": exit_quotes[column].to_numpy() for column in EXIT_WORK_COLUMNS})
     with atomic_path(level_two_file(work_dir, state.year)) as tmp, tmp.open("wb") as handle:
-        np.savez(handle, **arrays)
+        for name in LEVEL_TWO_ARRAYS:
+            np.save(handle, getattr(state, name))
+        for column in EXIT_WORK_COLUMNS:
+            np.save(handle, exit_quotes[column].to_numpy())
+
+
+def _read_level_two_arrays(work_dir: Path, year: int, count: int) -> list[NDArray[Any]]:
+    with level_two_file(work_dir, year).open("rb") as handle:
+        return [np.load(handle) for _ in range(count)]
 
 
 def read_level_two(work_dir: Path, year: int) -> LevelTwoYear:
     """The :class:`LevelTwoYear` of ``year`` stored by :func:`write_level_two`."""
-    with np.load(level_two_file(work_dir, year)) as stored:
-        return LevelTwoYear(year, *(stored[name] for name in LEVEL_TWO_ARRAYS))
+    return LevelTwoYear(year, *_read_level_two_arrays(work_dir, year, len(LEVEL_TWO_ARRAYS)))
 
 
 def read_exit_work_quotes(work_dir: Path, year: int) -> pd.DataFrame:
     """The exit-only quotes of ``year`` stored by :func:`write_level_two` (date, optionid, mid, smile_residual, moneyness_bin)."""
-    with np.load(level_two_file(work_dir, year)) as stored:
-        return pd.DataFrame({column: stored[f"exit_{column}"] for column in EXIT_WORK_COLUMNS})
+    arrays = _read_level_two_arrays(work_dir, year, len(LEVEL_TWO_ARRAYS) + len(EXIT_WORK_COLUMNS))[len(LEVEL_TWO_ARRAYS):]
+    return pd.DataFrame(dict(zip(EXIT_WORK_COLUMNS, arrays)))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from tqdm.auto import tqdm
 
 from asset_pricing.io import DataValidationError, write_parquet, write_text
 from asset_pricing.paths import ProjectPaths, option_years, raw_options_dir, raw_quote_path
-from asset_pricing.sources.synthetic_options import SyntheticPanelSpec, generate_synthetic_panel
+from asset_pricing.sources.synthetic_options import PanelInputs, SyntheticPanelSpec, generate_panel_year, panel_inputs, synthetic_underlying
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,18 @@ def pull_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     return pull_options_targets(paths, cfg)
 
 
+def generation_workers() -> int:
+    """Processes generating synthetic years at once: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def write_synthetic_year(year: int, folder: Path, inputs: PanelInputs, spec: SyntheticPanelSpec) -> list[Path]:
+    """Generate one synthetic year and write quotes_YYYY.parquet and truth_YYYY.parquet (a task of :func:`pull_synthetic_options`)."""
+    panel_year = generate_panel_year(year, inputs, spec)
+    return [write_parquet(panel_year.quotes, folder / f"quotes_{year}.parquet", index=False),
+            write_parquet(panel_year.truth, folder / f"truth_{year}.parquet", index=False)]
+
+
 def pull_synthetic_options(folder: Path, spec: SyntheticPanelSpec) -> list[Path]:
     """Generate the synthetic panel year by year into ``folder`` (quotes, truth, underlying, generator.json).
 
@@ -78,11 +93,18 @@ def pull_synthetic_options(folder: Path, spec: SyntheticPanelSpec) -> list[Path]
     if not wanted and underlying_path.is_file():
         log.info("synthetic option panel in %s is current (%d years)", folder, len(spec.years))
         return sorted(folder.glob("quotes_*.parquet"))
-    underlying, years = generate_synthetic_panel(spec, wanted)
-    written = []
-    for panel_year in tqdm(years, total=len(wanted), desc="synthetic option quotes", unit="year"):
-        written.append(write_parquet(panel_year.quotes, folder / f"quotes_{panel_year.year}.parquet", index=False))
-        written.append(write_parquet(panel_year.truth, folder / f"truth_{panel_year.year}.parquet", index=False))
-    written.append(write_parquet(underlying, underlying_path))
+    inputs = panel_inputs(spec)
+    log.info("synthetic panel: %d years, sampling intensity %.4g for about %d quotes", len(wanted), inputs.intensity, spec.target_quotes)
+    workers = min(generation_workers(), len(wanted))
+    written: list[Path] = []
+    progress = {"total": len(wanted), "desc": "synthetic option quotes", "unit": "year"}
+    if workers > 1:  # the years are independent (each from its own random stream): one process per core
+        with ProcessPoolExecutor(workers) as pool:
+            for paths in tqdm(pool.map(write_synthetic_year, wanted, repeat(folder), repeat(inputs), repeat(spec)), **progress):
+                written += paths
+    else:
+        for year in tqdm(wanted, **progress):
+            written += write_synthetic_year(year, folder, inputs, spec)
+    written.append(write_parquet(synthetic_underlying(inputs.market), underlying_path))
     write_text(json.dumps(description, indent=2), manifest_path)
     return written

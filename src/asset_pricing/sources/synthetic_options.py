@@ -1158,6 +1158,28 @@ def generate_year(
     return SyntheticYear(year, quotes, truth[list(TRUTH_COLUMNS)])
 
 
+@dataclass(frozen=True)
+class PanelInputs:
+    """What every year of a panel is generated from (:func:`generate_year`): the market, the expirations, the sampling intensity."""
+
+    market: pd.DataFrame
+    long_run_variance: float
+    expirations: pd.DataFrame
+    intensity: float
+
+
+def panel_inputs(spec: SyntheticPanelSpec, closes: pd.Series | None = None, rf_monthly: pd.DataFrame | None = None) -> PanelInputs:
+    """The :class:`PanelInputs` of ``spec`` (the embedded S&P 500 closes and rates unless given)."""
+    market, long_run_variance = synthetic_market(spec, closes, rf_monthly)
+    expirations = expiration_calendar(spec.start - pd.Timedelta(days=31), spec.end + pd.Timedelta(days=spec.grid.quarterly_horizon_days + 62))
+    return PanelInputs(market, long_run_variance, expirations, sampling_intensity(market, expirations, spec))
+
+
+def generate_panel_year(year: int, inputs: PanelInputs, spec: SyntheticPanelSpec) -> SyntheticYear:
+    """:func:`generate_year` from :class:`PanelInputs` (deterministic from (seed, year): any process gives the same year)."""
+    return generate_year(year, inputs.market, inputs.expirations, inputs.intensity, inputs.long_run_variance, spec)
+
+
 def generate_synthetic_panel(
     spec: SyntheticPanelSpec, years: list[int] | None = None, *, closes: pd.Series | None = None, rf_monthly: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, Iterator[SyntheticYear]]:
@@ -1170,14 +1192,12 @@ def generate_synthetic_panel(
         for year in years:
             year.quotes, year.truth   # one calendar year in memory at a time
     """
-    market, long_run_variance = synthetic_market(spec, closes, rf_monthly)
-    expirations = expiration_calendar(spec.start - pd.Timedelta(days=31), spec.end + pd.Timedelta(days=spec.grid.quarterly_horizon_days + 62))
-    intensity = sampling_intensity(market, expirations, spec)
+    inputs = panel_inputs(spec, closes, rf_monthly)
     wanted = spec.years if years is None else [y for y in years if y in spec.years]
-    log.info("synthetic panel: %d years, sampling intensity %.4g for about %d quotes", len(wanted), intensity, spec.target_quotes)
+    log.info("synthetic panel: %d years, sampling intensity %.4g for about %d quotes", len(wanted), inputs.intensity, spec.target_quotes)
 
     def year_iterator() -> Iterator[SyntheticYear]:
         for year in wanted:
-            yield generate_year(year, market, expirations, intensity, long_run_variance, spec)
+            yield generate_panel_year(year, inputs, spec)
 
-    return synthetic_underlying(market), year_iterator()
+    return synthetic_underlying(inputs.market), year_iterator()
