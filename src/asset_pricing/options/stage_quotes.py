@@ -18,7 +18,9 @@ OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in this process, or 
    formation sample only by maturity, moneyness or parity rate but are valid prices: they price the exit
    of a contract held from the day before; :func:`asset_pricing.options.filters.exit_price_rows`).
 
-Filters 1–8 are per row or per day, so processing by calendar year is exact. Every raw year is read and
+Filters 1–8 are per row or per day, so processing by calendar year is exact; so is processing a dense
+year (more than :data:`PIECE_ROWS` raw rows, e.g. a recent SPX year with SPXW weeklies) in pieces of
+whole days, which passes 1 and 3 do so that memory holds a piece (:func:`year_pieces`). Every raw year is read and
 checked in pass 1, before any output is written: a missing or corrupt year stops the stage with an
 error naming the year and leaves every existing output untouched. Then the stage writes
 interim/options/underlying.parquet, interim/options/meta.json and OUTPUT_DIR/tables/option_filters.csv
@@ -462,8 +464,9 @@ def write_filtered_year(
 ) -> FilteredYear:
     """Pass 3 for one year: filters 9 and 10 with whole-sample moments; write quotes_filtered_YYYY and smile_fit_YYYY.
 
-    The kept rows are read again from the raw file (all columns, only those rows) and joined with the
-    underlying, so the passes never hold more than one year of quotes.
+    The kept rows are read again from the raw file (all columns, only those rows; a dense year piece by
+    piece, :func:`write_filtered_quotes`) and joined with the underlying, so the passes never hold more
+    than one year (or piece) of quotes.
     """
     state = read_level_two(work_dir, summary.year)
     kept_smile, pair_alive = _level_three_masks(state, smile_moments)
