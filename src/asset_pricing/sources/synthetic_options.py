@@ -246,7 +246,7 @@ from scipy.special import ndtr, ndtri
 from asset_pricing.options.bsm import bs_delta, bs_price, implied_volatility
 from asset_pricing.options.schema import (
     CONTRACT_FLAG_COLUMNS, CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STANDARD_SS_FLAG, STRIKE_SCALE, day_numbers,
-    expiry_trading_days,
+    expiry_trading_days, frame_of_columns,
 )
 
 import settings
@@ -801,7 +801,7 @@ def _clean_year_quotes(
     else:
         vendor_iv = sigma.copy()
     volume, open_interest = _trading_activity(log_moneyness, listed_tau, rng)
-    quotes = pd.DataFrame(
+    quotes = frame_of_columns(  # each column its own block: no consolidated copy of the year
         {
             "secid": np.full(len(day), spec.secid, dtype=np.int64),
             "date": date,
@@ -818,7 +818,8 @@ def _clean_year_quotes(
             # helper columns (dropped before writing)
             "_close": S, "_r": r, "_q": q, "_T": T, "_tau": listed_tau, "_strike": strike, "_is_call": is_call, "_pair": pair,
             "_exdate_days": stored_exdate, "_expiry_days": expiry_days, "_listed_exdate_days": exdate_days,
-        }
+        },
+        pd.RangeIndex(len(day)),
     )
     return quotes, missing
 
@@ -840,7 +841,7 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     n = len(quotes)
     labels = np.full(n, "", dtype=object)
     if spec.defect_share <= 0 or n == 0:
-        return quotes.assign(_copy=0), labels
+        return _with_columns(quotes, _copy=0), labels
     S, K, T = quotes["_close"].to_numpy(), quotes["_strike"].to_numpy(), quotes["_T"].to_numpy()
     r, q = quotes["_r"].to_numpy(), quotes["_q"].to_numpy()
     is_call, tau = quotes["_is_call"].to_numpy(), quotes["_tau"].to_numpy()
@@ -929,17 +930,17 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
 
     delta = quotes["delta"].to_numpy().copy()
     delta[repriced] = bs_delta(S[repriced], K[repriced], T[repriced], r[repriced], q[repriced], iv[repriced], is_call[repriced])
-    modified = quotes.assign(best_bid=bid, best_offer=offer, impl_volatility=iv, delta=delta)
+    modified = _with_columns(quotes, best_bid=bid, best_offer=offer, impl_volatility=iv, delta=delta)
     for kind in ("zero_bid", "iv_out_of_range", "below_intrinsic", "parity_negative_rate", "smile_outlier", "parity_outlier"):
         labels[chosen[kind]] = kind
 
     duplicates = modified.iloc[chosen["duplicate"]]
     pick = chosen["different_price"]
-    repriced = modified.iloc[pick].assign(
-        best_bid=other_bid[pick], best_offer=other_offer[pick], impl_volatility=other_iv[pick],
+    repriced = _with_columns(
+        modified.iloc[pick], best_bid=other_bid[pick], best_offer=other_offer[pick], impl_volatility=other_iv[pick],
         delta=bs_delta(S[pick], K[pick], T[pick], r[pick], q[pick], other_iv[pick], is_call[pick]),
     )
-    combined = pd.concat([modified.assign(_copy=0), duplicates.assign(_copy=1), repriced.assign(_copy=1)], ignore_index=True)
+    combined = pd.concat([_with_columns(modified, _copy=0), _with_columns(duplicates, _copy=1), _with_columns(repriced, _copy=1)], ignore_index=True)
     labels = np.concatenate([labels, np.full(len(duplicates), "duplicate", dtype=object), np.full(len(repriced), "different_price", dtype=object)])
     return combined, labels
 
@@ -1010,7 +1011,7 @@ def _pm_settled_quotes(
     day, exdate_days, strike = (np.concatenate([w, m]) for w, m in zip(weekly, monthly))
     expiry = np.where(np.arange(len(day)) < len(weekly[0]), WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR)
     if len(day) == 0:
-        return standard.iloc[:0].assign(_class=np.int8(1), _expiry_indicator=_expiry_indicator_column(np.zeros(0, dtype=bool)))
+        return _with_columns(standard.iloc[:0], _class=np.int8(1), _expiry_indicator=_expiry_indicator_column(np.zeros(0, dtype=bool)))
     day_days = day_numbers(days.index)
     closes = days["close"].to_numpy()
     tau = np.maximum(expiry_trading_days(exdate_days, calendar_days) - day_days[day], 1).astype(np.float64)
@@ -1029,7 +1030,7 @@ def _pm_settled_quotes(
     bid, offer = bid_offer(price, quoted_spread(price, SPREAD_NOISE * rng.standard_normal(len(price))), True)
     vendor_iv = mid_implied_volatility(0.5 * (bid + offer), S, strike, T, r, q, is_call, sigma)
     volume, open_interest = _trading_activity(log_moneyness, tau, rng)
-    return pd.DataFrame(
+    return frame_of_columns(
         {
             "secid": np.full(len(day), spec.secid, dtype=np.int64),
             "date": days.index.to_numpy()[day],
@@ -1046,7 +1047,8 @@ def _pm_settled_quotes(
             "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": -1,
             "_exdate_days": exdate_days, "_expiry_days": expiry_trading_days(exdate_days, calendar_days), "_copy": 0,
             "_class": np.int8(1), "_expiry_indicator": _expiry_indicator_column(expiry == WEEKLY_EXPIRY),
-        }
+        },
+        pd.RangeIndex(len(day)),
     )
 
 
@@ -1105,6 +1107,23 @@ def _contract_flags(quotes: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def _with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
+    """``frame.assign(**columns)`` without copying the other columns (shared with ``frame``; nothing here writes into them)."""
+    out = frame.copy(deep=False)
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+def _take_rows(frame: pd.DataFrame, rows: NDArray[np.int64], columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` of the rows at positions ``rows``, column by column, on a fresh RangeIndex."""
+    taken = {}
+    for column in columns:
+        values = frame[column]
+        taken[column] = values.to_numpy()[rows] if isinstance(values.dtype, np.dtype) else values.array.take(rows)
+    return frame_of_columns(taken, pd.RangeIndex(len(rows)))
+
+
 def generate_year(
     year: int, market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float, spec: SyntheticPanelSpec,
 ) -> SyntheticYear:
@@ -1119,7 +1138,7 @@ def generate_year(
     calendar_days = day_numbers(market.index)
     clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng, calendar_days)
     quotes, labels = _plant_defects(clean, spec, rng)
-    quotes = quotes.assign(_class=np.int8(0), _expiry_indicator=_expiry_indicator_column(np.zeros(len(quotes), dtype=bool)))
+    quotes = _with_columns(quotes, _class=np.int8(0), _expiry_indicator=_expiry_indicator_column(np.zeros(len(quotes), dtype=bool)))
     if spec.quirks.enabled:
         quirk_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year, QUIRK_STREAM]))
         weekly = _pm_settled_quotes(days, calendar_days, quotes, intensity, long_run_variance, spec, quirk_rng)
@@ -1132,14 +1151,14 @@ def generate_year(
         iv[null_implied_volatility(quotes, spec.quirks, quirk_rng) & nullable] = np.nan
         quotes["impl_volatility"] = iv
     # no quote on or after its expiration's last trading day (the day before a Good Friday expiration)
-    alive = quotes["_expiry_days"].to_numpy() > day_numbers(quotes["date"])
-    quotes, labels = quotes[alive], labels[alive]
+    alive = np.flatnonzero(quotes["_expiry_days"].to_numpy() > day_numbers(quotes["date"]))
     order = np.lexsort(
-        (quotes["_copy"].to_numpy(), quotes["_class"].to_numpy(), quotes["strike_price"].to_numpy(), quotes["_exdate_days"].to_numpy(),
-         np.asarray(quotes["cp_flag"].cat.codes), day_numbers(quotes["date"]))
+        (quotes["_copy"].to_numpy()[alive], quotes["_class"].to_numpy()[alive], quotes["strike_price"].to_numpy()[alive],
+         quotes["_exdate_days"].to_numpy()[alive], np.asarray(quotes["cp_flag"].cat.codes)[alive], day_numbers(quotes["date"])[alive])
     )
-    quotes = quotes.iloc[order].reset_index(drop=True)
-    labels = labels[order]
+    rows = alive[order]
+    quotes = _take_rows(quotes, rows, [*RAW_QUOTE_COLUMNS, "_class", "_expiry_indicator"])  # one copy, of the columns written
+    labels = labels[rows]
     planted = np.flatnonzero(labels != "")
     truth = pd.concat(
         [
@@ -1152,7 +1171,8 @@ def generate_year(
     )
     truth["target_step"] = truth["defect"].map({**DEFECT_TARGET_STEP, MISSING_QUOTE: 0}).astype(np.int64)
     truth["defect"] = pd.Categorical(truth["defect"], dtype=DEFECT_DTYPE)
-    quotes = quotes[list(RAW_QUOTE_COLUMNS)].assign(**_contract_flags(quotes))[list(QUOTE_FILE_COLUMNS)]
+    flags = _contract_flags(quotes)
+    quotes = frame_of_columns({column: flags[column] if column in flags else quotes[column] for column in QUOTE_FILE_COLUMNS}, quotes.index)
     quotes.attrs["data_source"] = SYNTHETIC_LABEL
     truth.attrs["data_source"] = SYNTHETIC_LABEL
     return SyntheticYear(year, quotes, truth[list(TRUTH_COLUMNS)])
