@@ -32,9 +32,19 @@ def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLik
     S, K, T, r, q = (np.asarray(x, dtype=np.float64) for x in (S, K, T, r, q))
     disc_s = S * np.exp(-q * T)
     disc_k = K * np.exp(-r * T)
-    call = disc_s * ndtr(d1) - disc_k * ndtr(d2)
-    put = disc_k * ndtr(-d2) - disc_s * ndtr(-d1)
-    return np.where(np.asarray(is_call, dtype=bool), call, put)
+    flag = np.asarray(is_call, dtype=bool)
+    shape = np.broadcast_shapes(d1.shape, disc_s.shape, disc_k.shape, flag.shape)
+    if not shape:
+        call = disc_s * ndtr(d1) - disc_k * ndtr(d2)
+        put = disc_k * ndtr(-d2) - disc_s * ndtr(-d1)
+        return np.where(flag, call, put)
+    # each row's own branch only: half the normal CDFs, the same value per row
+    d1, d2, disc_s, disc_k, flag = (np.broadcast_to(x, shape) for x in (d1, d2, disc_s, disc_k, flag))
+    price = np.empty(shape)
+    calls, puts = flag, ~flag
+    price[calls] = disc_s[calls] * ndtr(d1[calls]) - disc_k[calls] * ndtr(d2[calls])
+    price[puts] = disc_k[puts] * ndtr(-d2[puts]) - disc_s[puts] * ndtr(-d1[puts])
+    return price
 
 
 def bs_delta(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> FloatArray:
