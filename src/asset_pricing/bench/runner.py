@@ -3,11 +3,16 @@
 Steps (each measurement a fresh child process, :mod:`asset_pricing.bench.measure`):
 
 1. Options at full scale: a synthetic panel of ``panel_quotes`` raw quotes (planted defects) is generated
-   into a workspace (timed once, apart); then ``filter_options`` + ``build_option_portfolios`` (all ten
-   filters, 54 CJS + 18 HKM written) — wall time and peak RSS. Informational: the same with
-   OPTIONS_ENGINE=dask, and a cProfile of the step.
+   into a workspace (timed once, apart); the machine's floor on the same files (read the raw quotes +
+   one lexsort of all of them, :func:`~asset_pricing.bench.workloads.machine_floor`); then
+   ``filter_options`` + ``build_option_portfolios`` (all ten filters, 54 CJS + 18 HKM written) — wall
+   time and peak RSS, judged as multiples: of the floor, and generation of step 1. Also: a cProfile of
+   the step and where its time goes (each filter, smile fit, next-day match, kernel weights,
+   compounding), and the same with OPTIONS_ENGINE=dask in its own workspace, its files compared.
 2. Growth: the same on trailing windows of the panel holding about ``growth_quotes`` raw quotes (the
-   most recent years, so each window holds the densest year: memory is set by one year, time by all).
+   most recent years, so each window holds the densest year: memory is set by one year, time by all);
+   and one dense year (``dense_year_quotes`` standard quotes plus SPXW rows in 2018, strikes every
+   point) through the same stages: its peak memory.
 3. Side by side on the same filtered quotes: the portfolio stage against the naive reference implementation as
    written (:mod:`asset_pricing.bench.reference`), with a check that both give the same kernel weights
    before the floor on its candidates; the Level-3 smile filter against a per-group loop on
