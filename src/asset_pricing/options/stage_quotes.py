@@ -33,6 +33,9 @@ import json
 import logging
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -46,7 +49,7 @@ from numpy.typing import NDArray
 
 from asset_pricing.io import DataValidationError, atomic_path, read_parquet, write_csv, write_parquet, write_text
 from asset_pricing.options import filters
-from asset_pricing.options.engine import open_engine
+from asset_pricing.options.engine import YearEngine, open_engine
 from asset_pricing.options.schema import (
     CONTRACT_FLAG_COLUMNS, DATA_SOURCE_LABELS, EXIT_QUOTE_COLUMNS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES,
     attach_underlying, check_quote_year, coerce_quote_dtypes, day_numbers, validate_quotes, validate_underlying,
@@ -165,6 +168,60 @@ def _read_rows(path: Path, columns: list[str] | None, start: int, stop: int) -> 
     return file.read_row_groups(groups, columns=columns).slice(start - int(bounds[groups[0]]), stop - start)
 
 
+class ReadAhead:
+    """Raw row ranges read in a background thread before they are needed (the pandas engine: one process).
+
+    Pass 3 uses it: decoding parquet releases the GIL, so the next piece or year is read while this one's
+    kept rows are joined and written on the other core; one read runs at a time, so memory holds at most
+    one piece or year more (pass 3 holds less than pass 1, so the stage's peak does not move). A read's
+    error reaches the caller when it takes the table, as a read of its own would.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-read-ahead")
+        self._pending: dict[tuple[str, tuple[str, ...] | None, tuple[int, int]], Future[pa.Table]] = {}
+
+    @staticmethod
+    def _key(path: Path, columns: list[str] | None, piece: tuple[int, int]) -> tuple[str, tuple[str, ...] | None, tuple[int, int]]:
+        return str(path), tuple(columns) if columns is not None else None, tuple(piece)
+
+    def start(self, path: Path, columns: list[str] | None, piece: tuple[int, int]) -> None:
+        """Begin reading rows ``piece`` of ``path`` (no-op when already begun or when the file is missing)."""
+        key = self._key(path, columns, piece)
+        if key not in self._pending and path.is_file():
+            self._pending[key] = self._pool.submit(_read_rows, path, columns, *piece)
+
+    def take(self, path: Path, columns: list[str] | None, piece: tuple[int, int]) -> pa.Table:
+        """The rows ``piece`` of ``path``: the read begun by :meth:`start`, else read now."""
+        future = self._pending.pop(self._key(path, columns, piece), None)
+        return future.result() if future is not None else _read_rows(path, columns, *piece)
+
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+def _read_piece(path: Path, columns: list[str] | None, piece: tuple[int, int], reader: ReadAhead | None) -> pa.Table:
+    return reader.take(path, columns, piece) if reader is not None else _read_rows(path, columns, *piece)
+
+
+def _start_next_read(paths: ProjectPaths, cfg: dict[str, Any], year: int, pieces: list[tuple[int, int]], index: int,
+                     reader: ReadAhead | None, columns: list[str]) -> None:
+    """Begin reading the ``columns`` of what follows piece ``index`` of ``year``: its next piece, else the next year's first piece."""
+    if reader is None:
+        return
+    if index + 1 < len(pieces):
+        reader.start(raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year), columns, pieces[index + 1])
+        return
+    later = [y for y in option_years(cfg) if y > year]
+    if later:
+        path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], later[0])
+        if path.is_file():
+            reader.start(path, columns, year_pieces(path)[0])
+
+
 def read_year_quotes(
     paths: ProjectPaths, cfg: dict[str, Any], year: int, underlying: pd.DataFrame, piece: tuple[int, int] = (0, -1),
 ) -> pd.DataFrame:
@@ -198,6 +255,7 @@ def read_year_quotes(
 
 def read_raw_rows(
     paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame, piece: tuple[int, int] = (0, -1),
+    reader: ReadAhead | None = None,
 ) -> pd.DataFrame:
     """The rows at positions ``rows`` of a raw year (checked by :func:`read_year_quotes`), in that order, with the underlying.
 
@@ -207,7 +265,7 @@ def read_raw_rows(
     """
     path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
     try:
-        table = _read_rows(path, list(RAW_QUOTE_COLUMNS), *piece).take(pa.array(rows - piece[0], type=pa.int64()))
+        table = _read_piece(path, list(RAW_QUOTE_COLUMNS), piece, reader).take(pa.array(rows - piece[0], type=pa.int64()))
     except (OSError, ValueError, pa.ArrowException) as exc:  # the file changed since pass 1
         raise DataValidationError(f"option year {year}: {path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
     quotes = table.to_pandas(split_blocks=True, self_destruct=True)
@@ -219,6 +277,7 @@ def read_raw_rows(
 
 def write_filtered_quotes(
     paths: ProjectPaths, cfg: dict[str, Any], year: int, rows: NDArray[np.int64], underlying: pd.DataFrame, label: str, target: Path,
+    reader: ReadAhead | None = None,
 ) -> Path:
     """Write the raw rows ``rows`` of a year with the underlying to ``target`` (quotes_filtered_YYYY), piece by piece for a dense year.
 
@@ -227,16 +286,20 @@ def write_filtered_quotes(
     """
     options = {"row_group_size": FILTERED_ROW_GROUP_ROWS, "use_dictionary": DICTIONARY_COLUMNS}
     pieces = year_pieces(raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year))
+    raw_columns = list(RAW_QUOTE_COLUMNS)
     if len(pieces) == 1 or rows.size == 0 or not (rows[1:] > rows[:-1]).all():
-        return write_parquet(_finalize(read_raw_rows(paths, cfg, year, rows, underlying), label), target, index=False, **options)
+        whole = [(0, pieces[-1][1])]
+        _start_next_read(paths, cfg, year, whole, 0, reader, raw_columns)
+        return write_parquet(_finalize(read_raw_rows(paths, cfg, year, rows, underlying, whole[0], reader), label), target, index=False, **options)
     with atomic_path(target) as tmp:
         writer: pq.ParquetWriter | None = None
         try:
-            for start, stop in pieces:
+            for index, (start, stop) in enumerate(pieces):
+                _start_next_read(paths, cfg, year, pieces, index, reader, raw_columns)
                 first, last = np.searchsorted(rows, [start, stop])
                 if first == last:
                     continue
-                final = _finalize(read_raw_rows(paths, cfg, year, rows[first:last], underlying, (start, stop)), label)
+                final = _finalize(read_raw_rows(paths, cfg, year, rows[first:last], underlying, (start, stop), reader), label)
                 table = pa.Table.from_pandas(final, preserve_index=False)
                 if writer is None:  # the attrs as pandas stores them (DataFrame.to_parquet)
                     table = table.replace_schema_metadata({**table.schema.metadata, b"PANDAS_ATTRS": json.dumps(final.attrs).encode()})
@@ -429,7 +492,10 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     path = raw_quote_path(paths, cfg["OPTIONS_SOURCE"], year)
     pieces = year_pieces(path) if path.is_file() else [(0, -1)]
     contracts = contracts_setting(cfg)
-    result = _join_pieces([_level_two_piece(read_year_quotes(paths, cfg, year, underlying, piece), year, contracts) for piece in pieces])
+    done = []
+    for piece in pieces:  # no read-ahead here: a year's filters hold several copies of its columns (memory, not time, decides)
+        done.append(_level_two_piece(read_year_quotes(paths, cfg, year, underlying, piece), year, contracts))
+    result = _join_pieces(done)
     write_level_two(result.state, result.exit_quotes, work_dir)
     return LevelTwoSummary(
         year=year,
@@ -460,7 +526,7 @@ def parity_moments_after_smile(year: int, *, work_dir: Path, smile_moments: filt
 
 def write_filtered_year(
     summary: LevelTwoSummary, *, paths: ProjectPaths, cfg: dict[str, Any], underlying: pd.DataFrame, work_dir: Path,
-    smile_moments: filters.Moments, parity_moments: filters.Moments, label: str,
+    smile_moments: filters.Moments, parity_moments: filters.Moments, label: str, reader: ReadAhead | None = None,
 ) -> FilteredYear:
     """Pass 3 for one year: filters 9 and 10 with whole-sample moments; write quotes_filtered_YYYY and smile_fit_YYYY.
 
@@ -475,7 +541,9 @@ def write_filtered_year(
     kept[state.pair_call[pair_alive][outlier]] = False
     kept[state.pair_put[pair_alive][outlier]] = False
     out_dir = interim_options_dir(paths)
-    quotes_path = write_filtered_quotes(paths, cfg, state.year, state.raw_rows[kept], underlying, label, out_dir / f"quotes_filtered_{state.year}.parquet")
+    quotes_path = write_filtered_quotes(
+        paths, cfg, state.year, state.raw_rows[kept], underlying, label, out_dir / f"quotes_filtered_{state.year}.parquet", reader,
+    )
     fits = summary.smile_fits.copy()
     fits.attrs["data_source"] = label
     fits_path = write_parquet(fits, out_dir / f"smile_fit_{state.year}.parquet", index=False)
@@ -498,6 +566,19 @@ def write_filtered_year(
 # ---------------------------------------------------------------------------------------------------
 # Filter: the stage
 # ---------------------------------------------------------------------------------------------------
+@contextmanager
+def _read_ahead(engine: YearEngine) -> Iterator[ReadAhead | None]:
+    """A :class:`ReadAhead` for the pandas engine (its years run one after the other in this process); none for dask."""
+    if engine.name != "pandas":
+        yield None
+        return
+    reader = ReadAhead()
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
 def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     """Apply the CJS filters to the raw option panel of OPTIONS_SOURCE (module docstring: the three passes).
 
@@ -511,7 +592,7 @@ def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     underlying = read_underlying(paths, cfg)
     out_dir = interim_options_dir(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open_engine(cfg) as engine, tempfile.TemporaryDirectory(prefix=".filter_work_", dir=out_dir) as work_name:
+    with open_engine(cfg) as engine, tempfile.TemporaryDirectory(prefix=".filter_work_", dir=out_dir) as work_name, _read_ahead(engine) as reader:
         work_dir = Path(work_name)
         shared = engine.share(underlying=underlying)
         summaries: list[LevelTwoSummary] = engine.gather(engine.map(
@@ -524,7 +605,7 @@ def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
         parity_moments = reduce(filters.Moments.merge, parity_parts, filters.Moments.empty())
         outputs: list[FilteredYear] = engine.gather(engine.map(
             write_filtered_year, summaries, desc="option filters 3/3: parity outliers, write", paths=paths, cfg=cfg, work_dir=work_dir,
-            smile_moments=smile_moments, parity_moments=parity_moments, label=label, **shared,
+            smile_moments=smile_moments, parity_moments=parity_moments, label=label, reader=reader, **shared,
         ))
     written = [path for output in outputs for path in output.written]
 
