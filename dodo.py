@@ -180,7 +180,7 @@ def task_volmanaged():
 # ---------------------------------------------------------------------------------------------------
 # 3b. S&P 500 option portfolios: quotes → CJS Level 1-3 filters → 54 CJS and 18 HKM portfolios
 # ---------------------------------------------------------------------------------------------------
-FILTER_SETTINGS = ("OPTIONS_SOURCE", "OPTIONS_START", "OPTIONS_END", "DIVIDEND_YIELD")
+FILTER_SETTINGS = ("OPTIONS_SOURCE", "OPTIONS_START", "OPTIONS_END", "DIVIDEND_YIELD", "OPTIONS_CONTRACTS")
 
 
 def task_pull_options():

@@ -301,9 +301,9 @@ def test_held_contract_leaving_the_moneyness_window_is_priced_by_its_quote_and_a
     rf_annual, q, sigma = 0.03, 0.01, 0.2
     underlying = schema.validate_underlying(pd.DataFrame({"close": [100.0, 83.0], "rf_annual": rf_annual, "q": q}, index=dates), "underlying")
     r = underlying["r"].iloc[0]
-    t1_put = bs_price(83.0, 100.0, 27 / 365, r, q, sigma, False)  # deep in the money: m = 1.205
+    t1_put = bs_price(83.0, 100.0, 25 / 365, r, q, sigma, False)  # deep in the money: m = 1.205
     raw = pd.DataFrame({
-        "secid": 108105, "date": dates[[0, 0, 1, 1]], "exdate": pd.Timestamp("2020-02-09"), "cp_flag": "P",
+        "secid": 108105, "date": dates[[0, 0, 1, 1]], "exdate": pd.Timestamp("2020-02-07"), "cp_flag": "P",
         "strike_price": [100_000, 101_000, 100_000, 101_000],
         "best_bid": [2.40, 2.80, round(t1_put - 0.05, 6), 0.0], "best_offer": [2.60, 3.00, round(t1_put + 0.05, 6), 0.05],
         "volume": 0, "open_interest": 0, "impl_volatility": sigma, "delta": np.nan, "optionid": [1, 2, 1, 2],
@@ -318,9 +318,9 @@ def test_held_contract_leaving_the_moneyness_window_is_priced_by_its_quote_and_a
     w = np.exp(-0.5 * ((np.array([1.00, 1.01]) - 1.0) / 0.0125) ** 2)
     w /= w.sum()
     mids = np.array([2.50, 2.90])
-    omega = bs_elasticity(100.0, np.array([100.0, 101.0]), 30 / 365, r, q, sigma, False, price=mids)
+    omega = bs_elasticity(100.0, np.array([100.0, 101.0]), 28 / 365, r, q, sigma, False, price=mids)
     t1_mid = (raw["best_bid"].iloc[2] + raw["best_offer"].iloc[2]) / 2  # contract 1's quoted mid at t+1
-    exit_prices = np.array([t1_mid, bs_price(83.0, 101.0, 27 / 365, r, q, sigma, False)])  # contract 2: own IV at t
+    exit_prices = np.array([t1_mid, bs_price(83.0, 101.0, 25 / 365, r, q, sigma, False)])  # contract 2: own IV at t
     rf = (1 + rf_annual) ** (3 / 365) - 1
     expected = np.sum(w / omega * (exit_prices / mids - 1)) + (1 - np.sum(w / omega)) * rf
     assert result["n_options"] == 2

@@ -71,7 +71,7 @@ def test_zero_bid_drops_zero_negative_missing_and_crossed_quotes_but_not_zero_vo
 # Level 2
 # --------------------------------------------------------------------------------------------------
 def test_maturity_keeps_7_to_180_calendar_days():
-    quotes = make_quotes([quote(exdate=e) for e in ("2010-01-10", "2010-01-11", "2010-07-03", "2010-07-04")])
+    quotes = make_quotes([quote(date="2010-01-06", exdate=e) for e in ("2010-01-12", "2010-01-13", "2010-07-05", "2010-07-06")])
     assert quotes["tau_days"].tolist() == [6, 7, 180, 181]
     assert removed_rows(quotes, F.filter_maturity(quotes)) == [0, 3]
 
@@ -227,9 +227,10 @@ def test_parity_outlier_drops_both_legs_of_pairs_far_from_the_mean_deviation():
 
 
 def test_filter_table_starts_with_the_raw_count_and_subtracts_each_filter():
-    table = F.filter_table(100, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-    assert table["remaining"].tolist() == [100, 99, 97, 94, 90, 85, 79, 72, 64, 55, 45]
-    assert table["level"].tolist() == [0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3] and table["filter"].iloc[0] == "raw quotes"
+    table = F.filter_table(110, [10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert table["remaining"].tolist() == [110, 100, 99, 97, 94, 90, 85, 79, 72, 64, 55, 45]
+    assert table["level"].tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3] and table["filter"].iloc[0] == "raw quotes"
+    assert table["filter"].iloc[1] == "contract selection (OPTIONS_CONTRACTS)"
 
 
 def test_exit_prices_are_valid_quotes_removed_only_for_leaving_the_formation_sample():
@@ -286,8 +287,9 @@ def test_each_filter_removes_at_least_95_percent_of_its_planted_defects(filtered
 def test_no_level_1_2_filter_removes_a_clean_quote_inside_its_bounds(filtered_truth):
     panel, truth, records = filtered_truth
     planted = set(truth["row"])
-    reaching = panel
-    for record in records[:8]:
+    assert records[0].step == 0 and records[0].removed == (panel["am_settlement"] == 0).sum() > 0  # the SPXW rows
+    reaching = panel.drop(index=records[0].removed_rows)
+    for record in records[1:9]:
         rows = reaching
         bid, offer, mid = rows["best_bid"], rows["best_offer"], rows["mid"]
         spot, strike = rows["close"] * np.exp(-rows["q"] * rows["T"]), rows["strike"] * np.exp(-rows["r"] * rows["T"])
@@ -403,4 +405,4 @@ def test_raw_days_outside_a_shortened_window_are_left_out(small_window, monkeypa
 
 def test_an_empty_panel_goes_through_every_filter():
     kept, records, fits = F.filter_panel(schema.empty_quotes())
-    assert kept.empty and fits.empty and [r.removed for r in records] == [0] * 10
+    assert kept.empty and fits.empty and [r.removed for r in records] == [0] * 11

@@ -109,9 +109,9 @@ def test_outlier_tests_are_strict_and_measured_from_the_mean():
 
 
 def test_filter_bounds_and_the_outlier_width_can_be_set():
-    rows = [quote(exdate=e, strike=k, iv=v) for e, k, v in (("2010-01-14", 100, 0.2), ("2010-01-24", 100, 0.6), ("2010-01-19", 110, 0.4))]
-    quotes = make_quotes(rows)  # tau 10, 20, 15 days; m 1.0, 1.0, 1.1; IV 0.2, 0.6, 0.4
-    assert quotes["tau_days"].tolist() == [10, 15, 20]
+    rows = [quote(exdate=e, strike=k, iv=v) for e, k, v in (("2010-01-14", 100, 0.2), ("2010-01-25", 100, 0.6), ("2010-01-19", 110, 0.4))]
+    quotes = make_quotes(rows)  # tau 10, 21, 15 days; m 1.0, 1.0, 1.1; IV 0.2, 0.6, 0.4
+    assert quotes["tau_days"].tolist() == [10, 15, 21]
     assert removed(quotes, F.filter_maturity(quotes, bounds=(12, 18))) == list(quotes.index[quotes["tau_days"] != 15])
     assert removed(quotes, F.filter_moneyness(quotes, bounds=(1.05, 1.2))) == list(quotes.index[quotes["strike"] == 100])
     assert removed(quotes, F.filter_implied_volatility(quotes, bounds=(0.3, 0.5))) == list(quotes.index[quotes["impl_volatility"] != 0.4])
@@ -175,13 +175,15 @@ def test_exit_prices_span_1_to_180_days_and_need_a_positive_implied_volatility()
     rows = [
         quote(strike=100.0),                                                   # formation sample
         quote(exdate="2010-01-05", strike=100.0, bid=0.40, offer=0.44),        # tau 1: exit price
-        quote(exdate="2010-07-03", strike=125.0, bid=1.0, offer=1.1),          # tau 180, m 1.25 (filter 6 only): exit price
-        quote(exdate="2010-07-04", strike=125.0, bid=1.0, offer=1.1),          # tau 181: not the next-day quote of a held contract
+        quote(exdate="2010-07-02", strike=125.0, bid=1.0, offer=1.1),          # tau 179, m 1.25 (filter 6 only): exit price
+        quote(exdate="2010-07-03", strike=125.0, bid=1.0, offer=1.1),          # a Saturday: tau 179 to its Friday, exit price
+        quote(date="2010-01-05", exdate="2010-07-05", strike=125.0, bid=1.0, offer=1.1),  # tau 181: not the next-day quote of a held contract
         quote(strike=95.0, iv=0.0, bid=6.0, offer=6.4),                        # IV 0: no computable IV, no price
     ]
     quotes = make_quotes(rows)
     exits = F.exit_price_rows(quotes, F.level_1_2_masks(quotes))
-    assert sorted(quotes["tau_days"].to_numpy()[exits].tolist()) == [1, 180]
+    assert sorted(quotes["tau_days"].to_numpy()[exits].tolist()) == [1, 179, 179]
+    assert F.exit_price_rows(quotes, F.level_1_2_masks(quotes), max_days=178).size == 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,14 +191,15 @@ def test_exit_prices_span_1_to_180_days_and_need_a_positive_implied_volatility()
 # --------------------------------------------------------------------------------------------------
 def test_filter_table_rows_are_the_raw_count_then_each_step_with_its_breakdown():
     details = [{}, {}, {"zero or negative bid": 2, "crossed or non-positive offer": 1}] + [{} for _ in range(7)]
-    table = F.filter_table(50, [1, 2, 3, 0, 0, 0, 0, 0, 4, 5], details)
+    details = [{"PM-settled (SPXW)": 6}] + details
+    table = F.filter_table(56, [6, 1, 2, 3, 0, 0, 0, 0, 0, 4, 5], details)
     expected = pd.DataFrame({
-        "step": list(range(11)),
-        "level": [0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3],
-        "filter": ["raw quotes"] + [s.name for s in F.FILTER_STEPS],
-        "removed": [0, 1, 2, 3, 0, 0, 0, 0, 0, 4, 5],
-        "remaining": [50, 49, 47, 44, 44, 44, 44, 44, 44, 40, 35],
-        "detail": ["", "", "", "zero or negative bid: 2; crossed or non-positive offer: 1"] + [""] * 7,
+        "step": [0] + list(range(11)),
+        "level": [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3],
+        "filter": ["raw quotes", "contract selection (OPTIONS_CONTRACTS)"] + [s.name for s in F.FILTER_STEPS],
+        "removed": [0, 6, 1, 2, 3, 0, 0, 0, 0, 0, 4, 5],
+        "remaining": [56, 50, 49, 47, 44, 44, 44, 44, 44, 44, 40, 35],
+        "detail": ["", "PM-settled (SPXW): 6", "", "", "zero or negative bid: 2; crossed or non-positive offer: 1"] + [""] * 7,
     })
     pd.testing.assert_frame_equal(table, expected)
 
@@ -214,9 +217,9 @@ def test_each_step_reports_the_breakdown_the_table_prints():
     ]
     quotes = make_quotes(rows)
     _, records = F.apply_level_1_2(quotes)
-    assert [(r.step, r.removed) for r in records] == [(1, 1), (2, 1), (3, 3), (4, 1), (5, 2), (6, 1), (7, 2), (8, 2)]
+    assert [(r.step, r.removed) for r in records] == [(0, 0), (1, 1), (2, 1), (3, 3), (4, 1), (5, 2), (6, 1), (7, 2), (8, 2)]
     assert [r.detail for r in records] == [
-        {}, {},
+        {}, {}, {},
         {"zero or negative bid": 1, "crossed or non-positive offer": 1, "missing bid or offer": 1},
         {},
         {"missing implied volatility": 1, "outside bounds": 1},
@@ -236,8 +239,8 @@ def test_level_3_records_report_no_breakdown_for_the_smile_and_the_pairs_for_par
             rows.append(quote(cp=cp, strike=strike, bid=price - 0.01, offer=price + 0.01))
     quotes = make_quotes(rows)
     _, records, _ = F.filter_panel(quotes)
-    assert [r.step for r in records[8:]] == [9, 10]
-    assert records[8].detail == {} and records[9].detail == {"pairs": records[9].removed // 2}
+    assert [r.step for r in records[9:]] == [9, 10]
+    assert records[9].detail == {} and records[10].detail == {"pairs": records[10].removed // 2}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -369,8 +372,9 @@ def test_filters_1_2_and_the_pairs_equal_plain_pandas_in_any_row_order(clash_pan
     assert pairs_found(after_second) == pairs_reference(after_second) and len(pairs_reference(after_second)) == 20
     # the masks of the stage (filters 1-8 without copies) remove the same rows
     masks = F.level_1_2_masks(quotes)
-    np.testing.assert_array_equal(masks.steps[0].removed, ~first)
-    assert set(quotes.index[masks.steps[1].removed]) == set(after_first.index[~second])
+    assert masks.steps[0].step == 0 and not masks.steps[0].removed.any()  # no contract flags: every contract is standard
+    np.testing.assert_array_equal(masks.steps[1].removed, ~first)
+    assert set(quotes.index[masks.steps[2].removed]) == set(after_first.index[~second])
 
 
 @pytest.mark.filterwarnings("error")  # no deprecated pandas default on the way

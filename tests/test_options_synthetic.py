@@ -20,6 +20,7 @@ from asset_pricing.sources.option_pull import pull_options, pull_options_targets
 from asset_pricing.sources.synthetic_options import (
     DEFECT_TARGET_STEP,
     MISSING_QUOTE,
+    QUOTE_FILE_COLUMNS,
     ContractGrid,
     SyntheticPanelSpec,
     VolatilitySurface,
@@ -87,9 +88,12 @@ def test_panel_is_deterministic_from_the_seed(panel):
 
 def test_panel_size_is_close_to_the_target_and_in_the_raw_schema(panel):
     underlying, quotes, _ = panel
-    assert abs(len(quotes) / PANEL.target_quotes - 1) < 0.05
-    assert list(quotes.columns) == list(schema.RAW_QUOTE_COLUMNS)
-    assert {c: str(t) for c, t in quotes.dtypes.items()} == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()}
+    standard = quotes["am_settlement"] == 1
+    assert abs(standard.sum() / PANEL.target_quotes - 1) < 0.05  # SYNTHETIC_QUOTES counts the standard contracts
+    assert 0.02 < (~standard).mean() < 0.2  # the SPXW rows come on top
+    assert list(quotes.columns) == list(QUOTE_FILE_COLUMNS)
+    raw_dtypes = {c: str(t) for c, t in quotes.dtypes.items() if c in schema.RAW_QUOTE_DTYPES}
+    assert raw_dtypes == {c: str(t) for c, t in schema.RAW_QUOTE_DTYPES.items()} and quotes["am_settlement"].dtype == np.int8
     assert (quotes["secid"] == 108105).all()
     assert list(underlying.columns) == ["close", "rf_annual", "r", "q"] and underlying.attrs["data_source"] == "synthetic option quotes"
 
@@ -108,12 +112,18 @@ def test_underlying_is_the_real_sp500_with_the_months_tbill_rate_and_a_pricing_r
     assert (underlying["q"] == 0.02).all()
 
 
-def test_expirations_are_third_fridays_and_only_quarterlies_go_past_eight_months(prepared):
-    exdate = prepared["exdate"]
-    assert (exdate.dt.dayofweek == 4).all() and exdate.dt.day.between(15, 21).all()
-    far = prepared["tau_days"] > 240
+def test_expirations_are_third_fridays_stored_as_saturdays_and_only_quarterlies_go_past_eight_months(prepared):
+    standard = prepared[prepared["am_settlement"] == 1]
+    exdate = standard["exdate"]  # before 2015-02 OptionMetrics stores the Saturday after the third Friday
+    assert (exdate.dt.dayofweek == 5).all() and exdate.dt.day.between(16, 22).all()
+    friday = exdate - pd.Timedelta(days=1)
+    good_friday = friday == pd.Timestamp("2008-03-21")  # a holiday: the last trading day is Thursday 2008-03-20
+    expected_tau = (friday - standard["date"]).dt.days - good_friday.astype(int)
+    np.testing.assert_array_equal(standard["tau_days"], expected_tau)
+    far = standard["tau_days"] > 240
     assert far.any() and exdate[far].dt.month.isin([3, 6, 9, 12]).all()
-    assert prepared["tau_days"].min() >= 1 and prepared["tau_days"].max() <= 370
+    assert standard["tau_days"].min() >= 1 and standard["tau_days"].max() <= 370
+    assert not ((standard["date"] == pd.Timestamp("2008-03-20")) & good_friday).any()  # no quote on its last trading day
 
 
 def test_strikes_are_on_a_5_point_grid_and_25_points_far_from_the_money(prepared):
@@ -149,7 +159,7 @@ def test_bids_and_offers_sit_on_ticks_and_clean_mids_respect_the_arbitrage_bound
 
 def test_vendor_iv_reprices_the_mid(panel, prepared):
     clean = clean_rows(prepared, panel[2])
-    priced = clean[clean["best_bid"] > 0]
+    priced = clean[(clean["best_bid"] > 0) & clean["impl_volatility"].notna()]
     model = bs_price(priced["close"], priced["strike"], priced["T"], priced["r"], priced["q"], priced["impl_volatility"], priced["cp_flag"] == "C")
     np.testing.assert_allclose(model, priced["mid"], rtol=1e-5, atol=1e-6)
 
@@ -328,7 +338,7 @@ def test_surface_shocks_are_seeded_persistent_and_unrelated_to_the_index():
 
 def test_fixed_strike_iv_falls_when_the_index_rises_in_the_panel(panel, prepared):
     clean = clean_rows(prepared, panel[2])
-    clean = clean[clean["moneyness"].between(0.9, 1.1) & clean["tau_days"].between(20, 120) & (clean["best_bid"] > 0)]
+    clean = clean[clean["moneyness"].between(0.9, 1.1) & clean["tau_days"].between(20, 120) & (clean["best_bid"] > 0) & clean["impl_volatility"].notna()]
     clean = clean.sort_values(["optionid", "date"])
     following = clean.groupby("optionid")[["date", "impl_volatility", "close"]].shift(-1)
     consecutive = following["date"].notna() & ((following["date"] - clean["date"]).dt.days <= 4)
@@ -368,7 +378,7 @@ def test_truth_rows_carry_the_planted_defects(panel):
 def test_each_defect_kind_is_planted_at_the_configured_share(panel):
     _, quotes, truth = panel
     counts = truth["defect"].value_counts()
-    n = len(quotes)
+    n = int((quotes["am_settlement"] == 1).sum())  # defects are planted on the standard contracts
     for kind in DEFECT_TARGET_STEP:
         expected = PANEL.defect_share * n
         assert abs(counts[kind] - expected) < 4 * np.sqrt(expected), kind
@@ -416,3 +426,52 @@ def test_pull_writes_year_files_skips_current_ones_and_regenerates_on_a_new_seed
     before = pd.read_parquet(quotes_2008)
     pull_options(paths, settings.load())
     assert not pd.read_parquet(quotes_2008).equals(before)
+
+
+# --------------------------------------------------------------------------------------------------
+# OptionMetrics' quirks (docs/methods.md §3.3, §6.4)
+# --------------------------------------------------------------------------------------------------
+def test_the_quirks_leave_every_standard_quote_and_planted_defect_as_it_was(panel):
+    _, quotes, truth = panel
+    _, plain, plain_truth = build(replace(PANEL, quirks=replace(PANEL.quirks, enabled=False)))
+    assert (plain["am_settlement"] == 1).all() and plain["impl_volatility"].notna().mean() > 0.99
+    standard = quotes[quotes["am_settlement"] == 1].reset_index(drop=True)
+    plain = plain.reset_index(drop=True)
+    columns = [c for c in schema.RAW_QUOTE_COLUMNS if c != "impl_volatility"]
+    pd.testing.assert_frame_equal(standard[columns], plain[columns])
+    nulled = standard["impl_volatility"].isna() & plain["impl_volatility"].notna()
+    np.testing.assert_array_equal(standard["impl_volatility"][~nulled], plain["impl_volatility"][~nulled])
+    key = ["date", "optionid", "defect"]
+    pd.testing.assert_frame_equal(truth[key].sort_values(key).reset_index(drop=True), plain_truth[key].sort_values(key).reset_index(drop=True))
+
+
+def test_spxw_rows_carry_their_flags_and_after_2015_share_terms_with_standard_quotes_at_other_prices():
+    underlying, quotes, _ = build(SyntheticPanelSpec(start=pd.Timestamp("2015-03-02"), end=pd.Timestamp("2015-04-30"), target_quotes=20_000))
+    weekly = quotes[quotes["root"] == "SPXW"]
+    standard = quotes[quotes["root"] == "SPX"]
+    assert (weekly["am_settlement"] == 0).all() and (standard["am_settlement"] == 1).all() and (quotes["ss_flag"] == "0").all()
+    third_friday = weekly["exdate"].dt.day.between(15, 21) & (weekly["exdate"].dt.dayofweek == 4)
+    assert (weekly.loc[~third_friday, "expiry_indicator"] == "w").all() and weekly.loc[third_friday, "expiry_indicator"].isna().all()
+    assert standard["expiry_indicator"].isna().all() and (standard["exdate"].dt.dayofweek == 4).all()  # Fridays after 2015-02
+    assert weekly["exdate"].dt.dayofweek.isin([3, 4]).all()  # Fridays; Thursday 2015-04-02 before Good Friday
+    assert (weekly["symbol"].str.startswith("SPXW ")).all() and (standard["symbol"].str.startswith("SPX ")).all()
+    first = standard.iloc[0]
+    assert first["symbol"] == f"SPX {first['exdate']:%y%m%d}{first['cp_flag']}{first['strike_price']}"
+    assert not set(weekly["optionid"]) & set(standard["optionid"])
+    terms = ["date", "exdate", "cp_flag", "strike_price"]
+    shared = standard.merge(weekly, on=terms, suffixes=("_spx", "_spxw"))
+    assert len(shared) > 100
+    mid = lambda side: (shared[f"best_bid_{side}"] + shared[f"best_offer_{side}"]) / 2  # noqa: E731
+    assert (mid("spx") != mid("spxw")).mean() > 0.5
+
+
+def test_null_implied_volatilities_are_a_realistic_share_and_sit_where_the_vendor_cannot_compute_one(panel, prepared):
+    share = prepared["impl_volatility"].isna().mean()
+    assert 0.05 < share < 0.15
+    clean = clean_rows(prepared, panel[2])
+    near_money = clean["moneyness"].between(0.9, 1.1) & clean["tau_days"].between(7, 180)
+    assert clean.loc[near_money, "impl_volatility"].isna().mean() < 0.02  # the random 1% only
+    is_call = clean["cp_flag"] == "C"
+    deep = (is_call & (clean["moneyness"] < 0.85)) | (~is_call & (clean["moneyness"] > 1.15))
+    assert clean.loc[deep, "impl_volatility"].isna().mean() > 0.3
+    assert clean.loc[clean["tau_days"] <= 1, "impl_volatility"].isna().all()

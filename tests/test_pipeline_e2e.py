@@ -153,7 +153,8 @@ def test_option_study_builds_54_cjs_and_18_hkm_series_labelled_synthetic(pipelin
     assert set(hkm.reset_index()["portfolio_id"]) == {f"hkm_{t}_{m}" for t in "CP" for m in range(900, 1101, 25)}
     assert cjs.attrs["data_source"] == "synthetic option quotes"
     filters = pd.read_csv(pipeline["root"] / "output" / "tables" / "option_filters.csv")
-    assert len(filters) == 11 and filters["filter"].iloc[0] == "raw quotes"
+    assert len(filters) == 12 and filters["filter"].iloc[0] == "raw quotes"
+    assert filters["filter"].iloc[1] == "contract selection (OPTIONS_CONTRACTS)" and filters["removed"].iloc[1] > 0  # the SPXW rows
     assert (filters["remaining"].diff().dropna() <= 0).all()
     assert (filters["remaining"].iloc[:-1].to_numpy() - filters["removed"].iloc[1:].to_numpy() == filters["remaining"].iloc[1:].to_numpy()).all()
     report = (pipeline["root"] / "output" / "reports" / "03_option_portfolios.html").read_text()

@@ -5,6 +5,13 @@ Every filter is a pure, vectorized function of a quote frame prepared by
 moneyness, tau_days, T) and returns a :class:`FilterResult`: the kept rows (index untouched, so removed
 rows can be traced back to raw rows) and the number removed. In the order applied:
 
+Contract selection (before CJS's filters, so their counts stay comparable; docs/methods.md §3.3)
+ 0. OPTIONS_CONTRACTS=standard keeps the standard contracts (AM-settled, standard settlement, standard
+    monthly expiration: :func:`asset_pricing.options.schema.standard_contracts`); ``all`` keeps every
+    contract of the secid. Filters 1, 2, 8 and 10 key a contract's terms by its class too (column
+    ``contract_key``), so an SPX and an SPXW quote with the same (date, exdate, cp_flag, strike) never
+    replace or pair with each other.
+
 Level 1
  1. identical quotes: one row per (secid, date, exdate, cp_flag, strike_price, best_bid, best_offer);
  2. identical terms, different price: one row per (secid, date, exdate, cp_flag, strike_price), the one
@@ -50,7 +57,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from asset_pricing.options.schema import day_numbers
+from asset_pricing.options.schema import CONTRACT_KEY, PM_SETTLED_ROOTS, STANDARD_SS_FLAG, day_numbers, standard_contracts
 from asset_pricing.options.smile import fit_smile_with_values
 
 MATURITY_DAYS: tuple[int, int] = (7, 180)
@@ -62,6 +69,9 @@ SMILE_RESIDUAL = "smile_residual"
 N_MONEYNESS_BINS = 64  # bins of width 0.05 cover moneyness 0 … 3.2; larger values share the last bin
 
 
+CONTRACT_CHOICES: tuple[str, ...] = ("standard", "all")  # setting OPTIONS_CONTRACTS
+
+
 @dataclass(frozen=True)
 class FilterStep:
     """Identity of a filter in the CJS Table B.1 order."""
@@ -71,6 +81,7 @@ class FilterStep:
     name: str
 
 
+CONTRACT_SELECTION = FilterStep(0, 0, "contract selection (OPTIONS_CONTRACTS)")
 FILTER_STEPS: tuple[FilterStep, ...] = (
     FilterStep(1, 1, "identical quotes"),
     FilterStep(2, 1, "identical terms, different price"),
@@ -249,8 +260,51 @@ def duplicated_rows(quotes: pd.DataFrame, columns: list[str], keep: str | bool =
 # Level 1
 # ---------------------------------------------------------------------------------------------------
 def identical_quotes_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
-    """Mask of filter 1: the first of rows equal on secid, date, exdate, cp_flag, strike_price, bid, offer."""
-    return ~duplicated_rows(quotes, IDENTICAL_QUOTE_KEYS)
+    """Mask of filter 1: the first of rows equal on secid, date, exdate, cp_flag, strike_price, bid, offer (and contract class)."""
+    return ~duplicated_rows(quotes, with_contract_key(IDENTICAL_QUOTE_KEYS, quotes))
+
+
+def with_contract_key(columns: list[str], quotes: pd.DataFrame) -> list[str]:
+    """``columns`` plus the contract class (:data:`CONTRACT_KEY`) when ``quotes`` carries it (docs/methods.md §3.3)."""
+    return [*columns, CONTRACT_KEY] if CONTRACT_KEY in quotes.columns else list(columns)
+
+
+def contract_selection_flags(quotes: pd.DataFrame, contracts: str = "standard") -> dict[str, NDArray[np.bool_]]:
+    """Removal reasons of the contract selection (step 0), mutually exclusive in this order.
+
+    ``contracts="standard"`` removes PM-settled contracts (``am_settlement`` 0 or an SPXW/SPXPM root),
+    then non-standard expirations (``expiry_indicator`` w, d, m, …), then special settlements
+    (``ss_flag`` not 0); ``"all"`` removes nothing. Absent flag columns mean standard contracts (no
+    flag column at all: no reasons, an empty breakdown).
+    """
+    if contracts not in CONTRACT_CHOICES:
+        raise ValueError(f"OPTIONS_CONTRACTS={contracts!r} is not one of {' | '.join(CONTRACT_CHOICES)}.")
+    nothing = np.zeros(len(quotes), dtype=bool)
+    if contracts == "all" or not any(column in quotes.columns for column in ("am_settlement", "root", "expiry_indicator", "ss_flag")):
+        return {}
+    pm_settled = nothing.copy()
+    if "am_settlement" in quotes.columns:
+        pm_settled |= quotes["am_settlement"].to_numpy() == 0
+    if "root" in quotes.columns:
+        pm_settled |= quotes["root"].isin(PM_SETTLED_ROOTS).to_numpy()
+    expiration = ~pm_settled & quotes["expiry_indicator"].notna().to_numpy() if "expiry_indicator" in quotes.columns else nothing
+    settlement = nothing
+    if "ss_flag" in quotes.columns:
+        flag = quotes["ss_flag"]
+        settlement = ~pm_settled & ~expiration & (flag.notna() & (flag != STANDARD_SS_FLAG)).to_numpy()
+    return {"PM-settled (SPXW)": pm_settled, "non-standard expiration": expiration, "special settlement": settlement}
+
+
+def contract_selection_keep(quotes: pd.DataFrame, contracts: str = "standard") -> NDArray[np.bool_]:
+    """Mask of step 0: the contracts OPTIONS_CONTRACTS selects (all rows for ``"all"``)."""
+    flags = contract_selection_flags(quotes, contracts)
+    return ~np.logical_or.reduce(list(flags.values())) if flags else np.ones(len(quotes), dtype=bool)
+
+
+def filter_contracts(quotes: pd.DataFrame, contracts: str = "standard") -> FilterResult:
+    """Step 0: keep the contracts OPTIONS_CONTRACTS selects (docs/methods.md §3.3), with the breakdown."""
+    flags = contract_selection_flags(quotes, contracts)
+    return _keep_unless(quotes, flags) if flags else _keep(quotes, np.ones(len(quotes), dtype=bool))
 
 
 def filter_identical_quotes(quotes: pd.DataFrame) -> FilterResult:
@@ -259,14 +313,15 @@ def filter_identical_quotes(quotes: pd.DataFrame) -> FilterResult:
 
 
 def identical_terms_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
-    """Mask of filter 2: one row per (secid, date, exdate, cp_flag, strike_price).
+    """Mask of filter 2: one row per (secid, date, exdate, cp_flag, strike_price) and contract class.
 
     Among rows with the same terms keep the one whose implied volatility is closest to the median IV of
     its (date, exdate, cp_flag) slice; missing IV counts as farthest; ties keep the first row. Medians
     are computed only for the slices that hold a clash (over all their quotes).
     """
     keep = np.ones(len(quotes), dtype=bool)
-    clash = duplicated_rows(quotes, TERMS_KEYS, keep=False)
+    terms = with_contract_key(TERMS_KEYS, quotes)
+    clash = duplicated_rows(quotes, terms, keep=False)
     if not clash.any():
         return keep
     breaks = schema_order_breaks(quotes)
@@ -287,10 +342,12 @@ def identical_terms_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
     distance[region] = np.where(np.isfinite(region_distance), region_distance, np.inf)
     position = np.flatnonzero(clash)
     candidates = quotes.iloc[position]
+    contract = candidates[CONTRACT_KEY].to_numpy() if CONTRACT_KEY in candidates.columns else np.zeros(len(candidates), dtype=np.int64)
     order = np.lexsort(
         (
             position,
             distance[position],
+            contract,
             candidates["strike_price"].to_numpy(),
             np.asarray(candidates["cp_flag"].cat.codes),
             day_numbers(candidates["exdate"]),
@@ -298,7 +355,7 @@ def identical_terms_keep(quotes: pd.DataFrame) -> NDArray[np.bool_]:
             candidates["secid"].to_numpy(),
         )
     )
-    loser = candidates.iloc[order].duplicated(TERMS_KEYS).to_numpy()
+    loser = candidates.iloc[order].duplicated(terms).to_numpy()
     keep[position[order][loser]] = False
     return keep
 
@@ -414,8 +471,9 @@ def parity_pairs(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.in
 
     In call order of (secid, date, exdate, strike_price). Quotes in the schema's order with one row per
     contract-day (true after filter 2): the sorted keys of the calls and of the puts are matched with one
-    binary search. Otherwise: one sort by (secid, date, exdate, strike_price, cp_flag) and a comparison
-    of neighbours (assumes one row per contract-day).
+    binary search. Otherwise: one sort by (secid, date, exdate, strike_price, contract class, cp_flag)
+    and a comparison of neighbours (assumes one row per contract-day and class), so a call pairs only
+    with the put of its own class (an SPX call never with an SPXW put; docs/methods.md §3.3).
     """
     if len(quotes) < 2:
         empty = np.empty(0, dtype=np.int64)
@@ -425,6 +483,7 @@ def parity_pairs(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.in
     exdate = day_numbers(quotes["exdate"])
     strike = quotes["strike_price"].to_numpy()
     cp = np.asarray(quotes["cp_flag"].cat.codes)
+    contract = quotes[CONTRACT_KEY].to_numpy() if CONTRACT_KEY in quotes.columns else np.zeros(len(quotes), dtype=np.int64)
     key = _contract_key(secid, date, exdate, strike)
     if key is not None:
         calls, puts = np.flatnonzero(cp == 0), np.flatnonzero(cp == 1)
@@ -434,9 +493,10 @@ def parity_pairs(quotes: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.in
             position = np.searchsorted(put_key, call_key).clip(max=put_key.size - 1)
             matched = put_key[position] == call_key
             return calls[matched].astype(np.int64), puts[position[matched]].astype(np.int64)
-    order = np.lexsort((cp, strike, exdate, date, secid))
+    order = np.lexsort((cp, contract, strike, exdate, date, secid))
     same = (
         (secid[order][1:] == secid[order][:-1])
+        & (contract[order][1:] == contract[order][:-1])
         & (date[order][1:] == date[order][:-1])
         & (exdate[order][1:] == exdate[order][:-1])
         & (strike[order][1:] == strike[order][:-1])
@@ -623,14 +683,15 @@ class LevelTwoMasks(NamedTuple):
     pair_rate: NDArray[np.float64]
 
 
-def level_1_2_masks(quotes: pd.DataFrame) -> LevelTwoMasks:
-    """Filters 1–8 in order as boolean masks over ``quotes``, without copying the quotes between filters.
+def level_1_2_masks(quotes: pd.DataFrame, contracts: str = "standard") -> LevelTwoMasks:
+    """The contract selection (step 0, OPTIONS_CONTRACTS) and filters 1–8 in order as boolean masks over ``quotes``.
 
-    Filters 1, 2 and 8 depend on the other rows (duplicates, slice medians, call–put pairs) and run on
-    the survivors of the earlier filters (only the columns they read); filters 3–7 are per row and are
-    evaluated on every row and combined with the survivors. The result equals applying
+    No copy of the quotes between filters. Filters 1, 2 and 8 depend on the other rows (duplicates,
+    slice medians, call–put pairs) and run on the survivors of the earlier steps (only the columns they
+    read); the contract selection and filters 3–7 are per row and are evaluated on every row and
+    combined with the survivors. The result equals applying :func:`filter_contracts` and then
     :data:`LEVEL_1_2_FILTERS` one after the other. Filter 8 removes both legs of a pair, so the pairs
-    it leaves are those of the kept rows (one row per contract-day after filter 2).
+    it leaves are those of the kept rows (one row per contract-day and class after filter 2).
     """
     steps: list[StepMask] = []
     alive = np.ones(len(quotes), dtype=bool)
@@ -644,15 +705,23 @@ def level_1_2_masks(quotes: pd.DataFrame) -> LevelTwoMasks:
         removed[rows[~keep]] = True
         return removed
 
-    alive = remove(1, ~identical_quotes_keep(quotes), {})
+    selection = contract_selection_flags(quotes, contracts)
+    alive = remove(0, np.logical_or.reduce(list(selection.values())) if selection else np.zeros(len(quotes), dtype=bool),
+                   {name: int(flag.sum()) for name, flag in selection.items()})
+    if alive.all():
+        alive = remove(1, ~identical_quotes_keep(quotes), {})
+    else:
+        rows = np.flatnonzero(alive)
+        alive = remove(1, removed_among(rows, identical_quotes_keep(take_columns(quotes, rows, with_contract_key(IDENTICAL_QUOTE_KEYS, quotes)))), {})
     rows = np.flatnonzero(alive)
-    alive = remove(2, removed_among(rows, identical_terms_keep(take_columns(quotes, rows, [*TERMS_KEYS, "impl_volatility"]))), {})
+    terms = with_contract_key([*TERMS_KEYS, "impl_volatility"], quotes)
+    alive = remove(2, removed_among(rows, identical_terms_keep(take_columns(quotes, rows, terms))), {})
     for step, flag_function, report in ROW_FILTER_FLAGS:
         flags = {name: flag & alive for name, flag in flag_function(quotes).items()}
         detail = {name: int(flag.sum()) for name, flag in flags.items()} if report else {}
         alive = remove(step, np.logical_or.reduce(list(flags.values())), detail)
     rows = np.flatnonzero(alive)
-    call, put, rate = pair_rates(take_columns(quotes, rows, PAIR_COLUMNS))
+    call, put, rate = pair_rates(take_columns(quotes, rows, with_contract_key(PAIR_COLUMNS, quotes)))
     negative = rate < 0
     alive = remove(8, removed_among(rows, _drop_pair_legs(rows.size, call, put, negative)), {"pairs": int(negative.sum())})
     return LevelTwoMasks(alive, steps, rows[call[~negative]], rows[put[~negative]], rate[~negative])
@@ -677,7 +746,7 @@ def exit_price_rows(quotes: pd.DataFrame, masks: LevelTwoMasks, max_days: int = 
     or mispriced leg of a negative-parity pair, say) does not value an exit either. Quotes with more
     than ``max_days`` to expiry cannot be the next-day quote of a held contract and are left out.
     """
-    level_one = ~np.logical_or.reduce([step.removed for step in masks.steps if step.step <= 3])
+    level_one = ~np.logical_or.reduce([step.removed for step in masks.steps if step.step <= 3])  # with the contract selection
     tau = quotes["tau_days"].to_numpy()
     iv = quotes["impl_volatility"].to_numpy()
     with np.errstate(invalid="ignore"):
@@ -687,36 +756,41 @@ def exit_price_rows(quotes: pd.DataFrame, masks: LevelTwoMasks, max_days: int = 
     return rows[~np.logical_or.reduce(list(flags.values()))]
 
 
-def apply_level_1_2(quotes: pd.DataFrame) -> tuple[pd.DataFrame, list[FilterRecord]]:
-    """Filters 1–8 in order (all per row or per day, so exact on any split of the sample by dates).
+def apply_level_1_2(quotes: pd.DataFrame, contracts: str = "standard") -> tuple[pd.DataFrame, list[FilterRecord]]:
+    """The contract selection and filters 1–8 in order (all per row or per day, so exact on any split of the sample by dates).
 
-    Returns the rows kept by all eight and one :class:`FilterRecord` per filter (removed rows in input
-    order); the quotes are copied once, at the end (:func:`level_1_2_masks`).
+    Returns the rows kept by all nine steps and one :class:`FilterRecord` per step (0, 1, …, 8; removed
+    rows in input order); the quotes are copied once, at the end (:func:`level_1_2_masks`).
     """
-    masks = level_1_2_masks(quotes)
+    masks = level_1_2_masks(quotes, contracts)
     records = [FilterRecord(s.step, int(s.removed.sum()), s.detail, quotes.index[s.removed]) for s in masks.steps]
     return quotes[masks.kept], records
 
 
+TABLE_STEPS: tuple[FilterStep, ...] = (CONTRACT_SELECTION, *FILTER_STEPS)
+
+
 def filter_table(raw_count: int, removed: list[int], details: list[dict[str, int]] | None = None) -> pd.DataFrame:
-    """CJS Table B.1: the raw count, then one row per filter with rows removed and remaining."""
+    """CJS Table B.1: the raw count, then one row per step of :data:`TABLE_STEPS` (the contract selection,
+    then filters 1–10) with rows removed and remaining; ``removed`` and ``details`` follow that order."""
     details = details or [{} for _ in removed]
     remaining = raw_count - np.cumsum(removed)
     rows = [{"step": 0, "level": 0, "filter": "raw quotes", "removed": 0, "remaining": raw_count, "detail": ""}]
-    for spec, count, left, detail in zip(FILTER_STEPS, removed, remaining, details):
+    for spec, count, left, detail in zip(TABLE_STEPS, removed, remaining, details):
         text = "; ".join(f"{name}: {value}" for name, value in detail.items())
         rows.append({"step": spec.step, "level": spec.level, "filter": spec.name, "removed": int(count), "remaining": int(left), "detail": text})
     return pd.DataFrame(rows)
 
 
-def filter_panel(quotes: pd.DataFrame) -> tuple[pd.DataFrame, list[FilterRecord], pd.DataFrame]:
-    """All ten filters on a panel held in memory, Level-3 moments over the whole of ``quotes``.
+def filter_panel(quotes: pd.DataFrame, contracts: str = "standard") -> tuple[pd.DataFrame, list[FilterRecord], pd.DataFrame]:
+    """The contract selection and all ten filters on a panel held in memory, Level-3 moments over the whole of ``quotes``.
 
     The stage (:func:`asset_pricing.options.stage_quotes.filter_options`) gives the same result year by
     year with bounded memory; this function is its in-memory reference. Returns the kept quotes, one
-    :class:`FilterRecord` per filter, and the smile fits (slices reaching filter 9).
+    :class:`FilterRecord` per step (0 = contract selection, then 1–10), and the smile fits (slices
+    reaching filter 9).
     """
-    kept, records = apply_level_1_2(quotes)
+    kept, records = apply_level_1_2(quotes, contracts)
     kept, fits = add_smile_residuals(kept)
     smile = filter_smile_outliers(kept, smile_residual_moments(kept))
     records.append(FilterRecord(9, smile.removed, smile.detail, kept.index.difference(smile.kept.index)))

@@ -434,7 +434,9 @@ def next_day_prices(
     close_next = calendar["close"].to_numpy(np.float64)[fill_day]
     next_dates = calendar.index.to_numpy("datetime64[ns]")[fill_day]
     exdate = quotes["exdate"].to_numpy("datetime64[ns]")[fill_rows]
-    T_next = (exdate - next_dates) / np.timedelta64(1, "D") / 365.0
+    # τ counts to the last trading day on or before exdate (docs/methods.md §3.3): one day held less
+    held_days = (next_dates - quotes["date"].to_numpy("datetime64[ns]")[fill_rows]) / np.timedelta64(1, "D")
+    T_next = (quotes["tau_days"].to_numpy(np.float64)[fill_rows] - held_days) / 365.0
     next_day_quotes = np.flatnonzero(valid & np.isin(day, np.unique(fill_day)))
     smile_next = smile_iv_next_day(smile_fits, quoted_slice_ranges(quotes, next_day_quotes), next_dates, exdate, is_call, strike / close_next)
     price_next[filled], used_smile = filled_next_day_price(

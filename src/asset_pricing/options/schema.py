@@ -19,6 +19,22 @@ delta          float64          vendor's delta
 optionid       int64            contract id, stable over the contract's life
 ============== ================ ===============================================================
 
+Optional columns that tell the contracts of one secid apart (docs/methods.md §3.3; OptionMetrics
+``opprcdYYYY`` names). Each is checked and coerced when present; an absent column, or a blank value in
+a present one, means the value of a standard contract:
+
+================ ================ =============================================================
+column           dtype            meaning (standard value)
+================ ================ =============================================================
+symbol           category         option symbol, e.g. ``SPX 960120C600000``, ``SPXW 130104C1400000``
+root             category         the part of ``symbol`` before the first space (``SPX``); taken
+                                  from ``symbol`` when absent
+am_settlement    int8             1 = AM-settled (standard), 0 = PM-settled
+ss_flag          category         settlement flag, ``0`` = standard settlement
+expiry_indicator category         blank = standard expiration, ``w`` weekly, ``d`` daily,
+                                  ``m`` end of month
+================ ================ =============================================================
+
 The underlying table (one row per trading day, DatetimeIndex ``date``) carries ``close`` (S_t),
 ``rf_annual`` (effective annual risk-free rate y for the risk-free accrual, docs/methods.md §5), ``r`` (the
 continuously compounded pricing rate used in Black–Scholes: the zero curve for WRDS, T-bill + 40 bp for
@@ -26,6 +42,8 @@ the synthetic panel, ``log1p(rf_annual)`` when a source gives none) and ``q`` (c
 
 What validation does with bad input (each case is a test):
 
+- nullable dtypes as the WRDS client returns them (``Float64`` numbers, ``string`` flags, ``<NA>``):
+  whole-valued ``Float64`` ids and strikes → int64, ``<NA>`` IV → NaN, ``<NA>`` volume → 0;
 - missing column, a column that cannot be converted, NaN in an identifying column (secid, date,
   exdate, cp_flag, strike_price, optionid) → :class:`~asset_pricing.io.DataValidationError` naming the
   file and the column;
@@ -69,6 +87,13 @@ RAW_QUOTE_DTYPES: dict[str, object] = {
     "optionid": np.dtype("int64"),
 }
 RAW_QUOTE_COLUMNS: tuple[str, ...] = tuple(RAW_QUOTE_DTYPES)
+# optional columns telling the contracts of one secid apart (docs/methods.md §3.3)
+CONTRACT_FLAG_COLUMNS: tuple[str, ...] = ("symbol", "root", "am_settlement", "ss_flag", "expiry_indicator")
+STANDARD_SS_FLAG = "0"
+# roots of PM-settled SPX series (weeklies, end-of-month and quarterlies; CBOE's SPXPM 2011-2017): never
+# a standard contract, whatever their other flags say
+PM_SETTLED_ROOTS: tuple[str, ...] = ("SPXW", "SPXPM")
+CONTRACT_KEY = "contract_key"  # derived: one integer per distinct (root, am_settlement, ss_flag, expiry_indicator)
 IDENTIFYING_COLUMNS: tuple[str, ...] = ("secid", "date", "exdate", "cp_flag", "strike_price", "optionid")
 COUNT_COLUMNS: tuple[str, ...] = ("volume", "open_interest")
 SORT_COLUMNS: list[str] = ["date", "cp_flag", "exdate", "strike_price"]
@@ -107,11 +132,86 @@ def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The raw columns of ``quotes`` in the schema's dtypes (extra columns are dropped).
+def _flag_text(values: pd.Series) -> pd.Categorical:
+    """A text flag column as a categorical of stripped strings; blank and missing values → NaN."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Index(distinct).astype("string").str.strip()
+    text = text.where(text != "", pd.NA)
+    categories = pd.Index(sorted({str(v) for v in text.dropna()}), dtype=object)
+    category_code = categories.get_indexer(text.astype(object).where(text.notna(), None)) if len(text) else np.empty(0, dtype=np.intp)
+    row_code = np.where(codes >= 0, category_code[codes.clip(min=0)] if len(category_code) else -1, -1)
+    return pd.Categorical.from_codes(row_code.astype(np.int32), categories=categories)
 
+
+def _coerce_contract_flags(quotes: pd.DataFrame, name: str) -> dict[str, object]:
+    """The optional contract columns present in ``quotes`` (module docstring), coerced; blanks kept as NaN / −1."""
+    out: dict[str, object] = {}
+    for column in ("symbol", "root", "ss_flag", "expiry_indicator"):
+        if column in quotes.columns:
+            out[column] = _flag_text(quotes[column])
+    if "root" not in out and "symbol" in out:  # root = the symbol up to its first space
+        symbol = out["symbol"]
+        root_of_symbol = np.array([text.split(" ", 1)[0] for text in symbol.categories] + [None], dtype=object)
+        out["root"] = _flag_text(pd.Series(root_of_symbol[symbol.codes], index=quotes.index))
+    if "am_settlement" in quotes.columns:
+        numeric = pd.to_numeric(quotes["am_settlement"], errors="coerce")
+        bad = (numeric.isna().to_numpy() & quotes["am_settlement"].notna().to_numpy()) | ~np.isin(numeric.fillna(1).to_numpy(dtype=float), (0.0, 1.0))
+        if bad.any():
+            example = quotes["am_settlement"][bad].iloc[0]
+            raise DataValidationError(f"{name}: column 'am_settlement' must be 1 (AM-settled) or 0 (PM-settled), found {example!r}.")
+        out["am_settlement"] = numeric.fillna(1).to_numpy(dtype=float).astype(np.int8)
+    return out
+
+
+def standard_contracts(quotes: pd.DataFrame) -> np.ndarray:
+    """Mask of the standard contracts (docs/methods.md §3.3): AM-settled, standard settlement, standard expiration.
+
+    A row is standard when ``am_settlement`` is 1, ``ss_flag`` is ``0``, ``expiry_indicator`` is blank and
+    ``root`` is not a PM-settled series (:data:`PM_SETTLED_ROOTS`); an absent column or a blank value
+    counts as standard.
+    """
+    standard = np.ones(len(quotes), dtype=bool)
+    if "am_settlement" in quotes.columns:
+        standard &= quotes["am_settlement"].to_numpy() != 0
+    if "ss_flag" in quotes.columns:
+        flag = quotes["ss_flag"]
+        standard &= (flag.isna() | (flag == STANDARD_SS_FLAG)).to_numpy()
+    if "expiry_indicator" in quotes.columns:
+        standard &= quotes["expiry_indicator"].isna().to_numpy()
+    if "root" in quotes.columns:
+        standard &= ~quotes["root"].isin(PM_SETTLED_ROOTS).to_numpy()
+    return standard
+
+
+def contract_key(quotes: pd.DataFrame) -> np.ndarray:
+    """One int64 per row, equal for rows of the same contract class (root, am_settlement, ss_flag, expiry_indicator).
+
+    0 for every row when no flag column is present. Filters keyed on a contract's terms add it to
+    (date, exdate, cp_flag, strike_price), so an SPX and an SPXW quote with the same terms stay apart
+    (docs/methods.md §3.3).
+    """
+    key = np.zeros(len(quotes), dtype=np.int64)
+    for column in ("root", "am_settlement", "ss_flag", "expiry_indicator"):
+        if column not in quotes.columns:
+            continue
+        values = quotes[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # codes of this frame's categories; blank → 0
+            codes = np.asarray(values.cat.codes, dtype=np.int64) + 1
+        elif values.dtype.kind in "iub":
+            codes = np.asarray(values, dtype=np.int64) + 1
+        else:
+            codes = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64) + 1
+        key = key * 1024 + codes
+    return key
+
+
+def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The raw columns of ``quotes`` in the schema's dtypes, plus the optional contract columns present.
+
+    Other extra columns are dropped. Nullable dtypes (``Float64``, ``Int64``, ``string``) are accepted.
     Raises :class:`DataValidationError` naming ``name`` and the column when a column is missing, cannot
-    be converted, has NaN in an identifying column, or ``cp_flag`` holds a value other than C/P.
+    be converted, has NaN in an identifying column, ``cp_flag`` holds a value other than C/P, or
+    ``am_settlement`` a value other than 0/1.
     """
     require_columns(quotes, RAW_QUOTE_COLUMNS, name)
     out: dict[str, pd.Series | np.ndarray] = {}
@@ -162,6 +262,7 @@ def coerce_quote_dtypes(quotes: pd.DataFrame, name: str) -> pd.DataFrame:
                 out[column] = array.astype("int64")
             else:
                 out[column] = array
+    out.update(_coerce_contract_flags(quotes, name))
     frame = pd.DataFrame(out, index=quotes.index)
     for column in ("date", "exdate"):
         if frame[column].isna().any():
@@ -256,12 +357,39 @@ def check_quote_year(quotes: pd.DataFrame, year: int, name: str) -> None:
         raise DataValidationError(f"{name}: column 'date' has {int(outside.sum())} row(s) outside {year} (first: {first:%Y-%m-%d}).")
 
 
+EXPIRY_HOLIDAY_DAYS = 4  # longest run of weekdays without trading the calendar may roll back over (Good Friday: 1)
+
+
+def expiry_trading_days(exdate_days: np.ndarray, calendar_days: np.ndarray) -> np.ndarray:
+    """Day number of the last trading day on or before each expiration date (docs/methods.md §3.3).
+
+    OptionMetrics stores the expiration of AM-settled SPX options as the Saturday after the third Friday
+    until the February 2015 expiration (CBOE: from then on the third Friday itself); the settlement value
+    comes from the opening prices of the last trading day before it. A weekday exdate is kept as it is.
+    A weekend exdate becomes the last day of the trading calendar ``calendar_days`` (sorted day numbers
+    of the underlying) on or before it, at most :data:`EXPIRY_HOLIDAY_DAYS` earlier, where the calendar
+    covers it (the Friday, or the Thursday when the Friday is a holiday such as Good Friday 2008-03-21);
+    beyond the calendar, or across a longer gap in it, its Friday.
+    """
+    exdate_days = np.asarray(exdate_days, dtype=np.int64)
+    weekday = (exdate_days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    rolled = exdate_days - np.maximum(weekday - 4, 0)
+    calendar_days = np.asarray(calendar_days, dtype=np.int64)
+    if calendar_days.size == 0:
+        return rolled
+    position = np.searchsorted(calendar_days, exdate_days, side="right") - 1
+    candidate = calendar_days[position.clip(min=0)]
+    covered = (weekday >= 5) & (position >= 0) & (exdate_days <= calendar_days[-1]) & (exdate_days - candidate <= EXPIRY_HOLIDAY_DAYS)
+    return np.where(covered, candidate, rolled)
+
+
 def attach_underlying(quotes: pd.DataFrame, underlying: pd.DataFrame) -> pd.DataFrame:
     """Quotes joined with the day's underlying and the derived columns of docs/methods.md §3.1.
 
     Adds close (S_t), rf_annual, r, q by date, and mid = (best_bid + best_offer)/2, strike =
-    strike_price/1000, moneyness = strike/close, tau_days = calendar days (exdate − date),
-    T = tau_days/365. Every quote date must be in ``underlying`` (checked by :func:`validate_quotes`).
+    strike_price/1000, moneyness = strike/close, tau_days = calendar days from date to the last trading
+    day on or before exdate (:func:`expiry_trading_days`; a Saturday exdate counts to its Friday, never
+    below 0), T = tau_days/365. Every quote date must be in ``underlying`` (checked by :func:`validate_quotes`).
     """
     date_days = day_numbers(quotes["date"])
     position = np.searchsorted(day_numbers(underlying.index), date_days)
@@ -271,8 +399,11 @@ def attach_underlying(quotes: pd.DataFrame, underlying: pd.DataFrame) -> pd.Data
     frame["mid"] = 0.5 * (frame["best_bid"].to_numpy() + frame["best_offer"].to_numpy())
     frame["strike"] = frame["strike_price"].to_numpy() / STRIKE_SCALE
     frame["moneyness"] = frame["strike"].to_numpy() / frame["close"].to_numpy()
-    frame["tau_days"] = (day_numbers(quotes["exdate"]) - date_days).astype("int64")
+    expiry_days = expiry_trading_days(day_numbers(quotes["exdate"]), day_numbers(underlying.index))
+    frame["tau_days"] = np.maximum(expiry_days - date_days, 0).astype("int64")
     frame["T"] = frame["tau_days"].to_numpy() / 365.0
+    if any(column in frame.columns for column in CONTRACT_FLAG_COLUMNS):
+        frame[CONTRACT_KEY] = contract_key(frame)
     return frame
 
 

@@ -6,7 +6,8 @@ docs/methods.md §3.2 year by year in three passes so memory holds one year at a
 use the whole sample. Each pass is one per-year function, mapped over the years by the engine of
 OPTIONS_ENGINE (:mod:`asset_pricing.options.engine`: a loop in this process, or dask workers):
 
-1. :func:`level_two_year`: read and check the raw year, filters 1–8, smile fits and residuals, call–put
+1. :func:`level_two_year`: read and check the raw year, the contract selection of OPTIONS_CONTRACTS
+   (step 0, docs/methods.md §3.3) and filters 1–8, smile fits and residuals, call–put
    pairs → a compact :class:`LevelTwoYear` (raw row positions, residuals, pair deviations) in a work
    folder, and the counts, fits and per-bin residual moments, merged over all years;
 2. :func:`parity_moments_after_smile`: filter 9 with the whole-sample moments → moments of the
@@ -45,8 +46,8 @@ from asset_pricing.io import DataValidationError, read_parquet, write_csv, write
 from asset_pricing.options import filters
 from asset_pricing.options.engine import open_engine
 from asset_pricing.options.schema import (
-    DATA_SOURCE_LABELS, EXIT_QUOTE_COLUMNS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES, attach_underlying, check_quote_year,
-    coerce_quote_dtypes, validate_quotes, validate_underlying,
+    CONTRACT_FLAG_COLUMNS, DATA_SOURCE_LABELS, EXIT_QUOTE_COLUMNS, FILTERED_QUOTE_COLUMNS, RAW_QUOTE_COLUMNS, RAW_QUOTE_DTYPES,
+    attach_underlying, check_quote_year, coerce_quote_dtypes, validate_quotes, validate_underlying,
 )
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS
 from asset_pricing.paths import ProjectPaths, option_years, raw_options_dir, raw_quote_path
@@ -63,6 +64,11 @@ DICTIONARY_COLUMNS: list[str] = ["secid", "date", "exdate", "cp_flag", "strike_p
 # ---------------------------------------------------------------------------------------------------
 # Paths
 # ---------------------------------------------------------------------------------------------------
+def contracts_setting(cfg: dict[str, Any]) -> str:
+    """OPTIONS_CONTRACTS (docs/methods.md §3.3): ``standard`` unless the settings say ``all``."""
+    return str(cfg.get("OPTIONS_CONTRACTS", "standard"))
+
+
 def interim_options_dir(paths: ProjectPaths) -> Path:
     return paths.interim / "options"
 
@@ -100,6 +106,20 @@ def in_window(dates: pd.Series | pd.DatetimeIndex, cfg: dict[str, Any]) -> np.nd
     return np.asarray((values >= cfg["OPTIONS_START"]) & (values <= cfg["OPTIONS_END"]))
 
 
+def quote_file_columns(path: Path) -> list[str] | None:
+    """The columns the filters read from a raw quote file: the schema's, and the contract flags it has.
+
+    ``symbol`` is read only when ``root`` is absent (the root is derived from it). None (all columns)
+    when the file cannot be opened, so the reader reports the error.
+    """
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    flags = [c for c in CONTRACT_FLAG_COLUMNS if c in names and not (c == "symbol" and "root" in names)]
+    return [c for c in RAW_QUOTE_COLUMNS if c in names] + flags if set(RAW_QUOTE_COLUMNS) <= names else None
+
+
 def read_year_quotes(paths: ProjectPaths, cfg: dict[str, Any], year: int, underlying: pd.DataFrame) -> pd.DataFrame:
     """One raw year checked (schema, dates inside the year), clipped to the window, joined with the underlying.
 
@@ -111,7 +131,7 @@ def read_year_quotes(paths: ProjectPaths, cfg: dict[str, Any], year: int, underl
     if not path.is_file():
         raise DataValidationError(f"option year {year}: {path} not found; run the option pull (OPTIONS_SOURCE={cfg['OPTIONS_SOURCE']}).")
     try:
-        raw = read_parquet(path)
+        raw = read_parquet(path, columns=quote_file_columns(path))
     except DataValidationError as exc:
         raise DataValidationError(f"option year {year}: {exc}") from exc
     quotes = validate_quotes(raw.reset_index(drop=True), underlying, str(path))
@@ -235,7 +255,7 @@ def read_level_two(work_dir: Path, year: int) -> LevelTwoYear:
 
 
 def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], underlying: pd.DataFrame, work_dir: Path) -> LevelTwoSummary:
-    """Pass 1 for one year: read and check the raw quotes, filters 1–8, smile fit, call–put pairs.
+    """Pass 1 for one year: read and check the raw quotes, the contract selection and filters 1–8, smile fit, call–put pairs.
 
     Filters 1–8 run as masks (:func:`asset_pricing.options.filters.level_1_2_masks`, one copy of the
     quotes); the smile fit sees only the columns it reads of the kept rows; the pairs come from filter
@@ -243,7 +263,7 @@ def level_two_year(year: int, *, paths: ProjectPaths, cfg: dict[str, Any], under
     the file when the raw year is missing, corrupt or breaks the schema.
     """
     quotes = read_year_quotes(paths, cfg, year, underlying)
-    masks = filters.level_1_2_masks(quotes)
+    masks = filters.level_1_2_masks(quotes, contracts_setting(cfg))
     rows = np.flatnonzero(masks.kept)
     exit_rows = filters.exit_price_rows(quotes, masks)
     # one smile fit per slice on the formation sample; exit-only quotes are measured against it (filter 9's test in pass 3)
@@ -366,14 +386,14 @@ def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     written = [path for output in outputs for path in output.written]
 
     raw_count = sum(s.raw_count for s in summaries)
-    removed = [sum(s.removed[i] for s in summaries) for i in range(8)]
+    removed = [sum(s.removed[i] for s in summaries) for i in range(9)]  # contract selection, filters 1-8
     removed += [sum(o.removed_smile for o in outputs), sum(o.removed_parity for o in outputs)]
-    details: list[Counter] = [Counter() for _ in filters.FILTER_STEPS]
+    details: list[Counter] = [Counter() for _ in filters.TABLE_STEPS]
     for summary in summaries:
         for step_detail, detail in zip(details, summary.details):
             step_detail.update(detail)
     for output in outputs:
-        details[9].update(output.parity_detail)
+        details[-1].update(output.parity_detail)
 
     window_underlying = underlying[in_window(underlying.index, cfg)]
     window_underlying.attrs["data_source"] = label
@@ -381,6 +401,7 @@ def filter_options(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     meta = {
         "source": source,
         "label": label,
+        "contracts": contracts_setting(cfg),
         "start": f"{pd.Timestamp(cfg['OPTIONS_START']):%Y-%m-%d}",
         "end": f"{pd.Timestamp(cfg['OPTIONS_END']):%Y-%m-%d}",
         "years": years,

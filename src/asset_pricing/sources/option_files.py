@@ -21,6 +21,13 @@ delta           delta (blank allowed)
 optionid        integer id of the contract, the same on every day of its life
 =============== ======================================================================================
 
+Optional contract columns (OptionMetrics names; docs/methods.md §3.3), kept in the copies when present:
+``symbol`` (e.g. ``SPX 960120C600000``), ``root`` (``SPX``, ``SPXW``; else taken from ``symbol``),
+``am_settlement`` (1 AM-settled, 0 PM-settled), ``ss_flag`` (``0`` standard settlement),
+``expiry_indicator`` (blank standard expiration, ``w`` weekly, ``d`` daily, ``m`` end of month). An
+absent column, or a blank value, means a standard contract; OPTIONS_CONTRACTS decides which contracts
+the filters keep.
+
 ``underlying.csv`` or ``underlying.parquet`` — one row per trading day covering every quote date:
 ``date`` (YYYY-MM-DD), ``close`` (index level S_t), ``rf_annual`` (effective annual risk-free rate as a
 fraction, 0.05 = 5%; docs/methods.md §5), optional ``q`` (continuous dividend yield as a fraction; DIVIDEND_YIELD
@@ -43,7 +50,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from asset_pricing.io import DataValidationError, read_table, write_parquet
-from asset_pricing.options.schema import DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, check_quote_year, validate_quotes, validate_underlying
+from asset_pricing.options.schema import (
+    CONTRACT_FLAG_COLUMNS, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, check_quote_year, validate_quotes, validate_underlying,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +83,15 @@ def read_user_underlying(folder: Path, dividend_yield: float) -> pd.DataFrame:
 
 
 def read_user_year(path: Path, year: int, underlying: pd.DataFrame) -> pd.DataFrame:
-    """One user quote file, checked and in the raw schema (sorted), or an error naming the year and file."""
+    """One user quote file, checked and in the raw schema (sorted, with the contract columns it has), or an error naming the year and file."""
     try:
         table = read_table(path)
     except (DataValidationError, FileNotFoundError) as exc:
         raise DataValidationError(f"option year {year}: {exc}") from exc
     quotes = validate_quotes(table, underlying, str(path))
     check_quote_year(quotes, year, str(path))
-    return quotes[list(RAW_QUOTE_COLUMNS)].reset_index(drop=True)
+    flags = [column for column in CONTRACT_FLAG_COLUMNS if column in quotes.columns]
+    return quotes[[*RAW_QUOTE_COLUMNS, *flags]].reset_index(drop=True)
 
 
 def pull_option_files(manual_dir: Path, folder: Path, cfg: dict[str, Any]) -> list[Path]:

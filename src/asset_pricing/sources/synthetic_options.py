@@ -78,7 +78,7 @@ Implied volatility surface (per contract-day)
     fixed strike, −0.34 (K = 0.9 S), −0.99 (K = S), −1.69 (K = 1.1 S), i.e. about −0.01, −0.15 and −0.27
     vol points per 1% index move: every fixed strike's IV falls as the index rises.
 
-    Level (version 4, default seed, model σ at x = 0 and τ = 30): the 30-day ATM IV averages 20.2% over
+    Level (version 5, default seed, model σ at x = 0 and τ = 30): the 30-day ATM IV averages 20.2% over
     1996–2012 (version 3: 20.9%; forward 21-day realized volatility 17.9%, the VIX about 22% — the VIX, a
     variance-swap rate, sits 1–2 points above ATM IV); by year it tracks the VIX (2005–2006: 12% vs
     12.8%; 2002: 25.6% vs 27.3%; 2008: 31.9% vs 32.7%; October 2008 54%, the VIX averaged about 60%) but
@@ -129,16 +129,42 @@ Planted defects (ground truth in ``truth_YYYY.parquet``)
     the put leg). A share ``missing_share`` of contract-days has no quote (``missing_quote``, row −1 in
     the truth table).
 
-Parameters and where their values come from (generator version 4)
+Quirks (:class:`ContractQuirks`; docs/methods.md §3.3, §6.4)
+    The panel carries what a WRDS pull of secid 108105 carries, drawn from a random stream of its own
+    (seed, year, :data:`QUIRK_STREAM`), so every standard quote and planted defect is the one the panel
+    without quirks has:
+
+    - contract columns ``symbol`` (``SPX 080322C1350000``: root, stored exdate as YYMMDD, C/P,
+      strike_price), ``root`` (SPX, SPXW), ``am_settlement`` (1, 0), ``ss_flag`` ("0") and
+      ``expiry_indicator`` (NULL for the standard expirations, ``w`` for weeklies);
+    - standard (AM-settled) expirations stored as the Saturday after the third Friday before the
+      February 2015 expiration, the Friday from then on; each quote is priced to the last trading day
+      on or before the stored date (:func:`asset_pricing.options.schema.expiry_trading_days`), as the
+      filter stage counts τ, so a Good Friday expiration (2000-04, 2003-04, 2008-03, 2014-04) ends on
+      the Thursday and has no quote that day;
+    - PM-settled SPXW weeklies from 2005-10-28: every Friday that is not a third Friday (the Thursday
+      when the Friday is a holiday), listed up to 35 days ahead, strikes sampled like the standard ones
+      (own low-discrepancy phase) at ``weekly_density`` times their intensity; and from 2015-02 SPXW on
+      the third Fridays for a share ``pm_monthly_share`` of the standard (exdate, strike)s quoted that
+      day: same (date, exdate, cp_flag, strike) as a standard quote, at another price (own quote noise and
+      spread), ``expiry_indicator`` blank as for the standard contract (the hard case: only root and
+      am_settlement tell them apart). SPXW rows are priced on the same surface, carry no planted
+      defect, have optionids above :data:`WEEKLY_OPTIONID_OFFSET` and come on top of
+      ``target_quotes`` (about 11% of the default panel's rows);
+    - NULL vendor IVs (:func:`null_implied_volatility`): τ ≤ 1 day, deep in-the-money quotes (K/S
+      beyond ±15%) whose time value is below half the quoted spread, and a random 1% — about 11% of the
+      default panel's rows; never on a (date, exdate, strike) with a planted defect.
+
+Parameters and where their values come from (generator version 5)
     =============================  ==========  ========================================================
     parameter                      value       source
     =============================  ==========  ========================================================
-    variance_premium VP            1.16        this fit (version 4, below: the put premium); the S&P
+    variance_premium VP            1.16        this fit (version 5, below: the put premium); the S&P
                                                500 variance risk premium: implied variance exceeds
                                                expected realized variance (Carr and Wu 2009, RFS 22(3);
                                                Bollerslev, Tauchen and Zhou 2009, RFS 22(11)); delta-
                                                hedged S&P 500 options lose on average (Bakshi and
-                                               Kapadia 2003, RFS 16(2)); 1.25 in version 3 (mean 30-day
+                                               Kapadia 2003, RFS 16(2)); 1.25 in versions 3–4 (mean 30-day
                                                ATM IV 20.9%, realized 17.9%, 1996–2012) gave the puts
                                                almost twice the published premium
     ewma_lambda λ                  0.985       this fit (half-life 46 trading days); RiskMetrics' 0.94
@@ -165,7 +191,7 @@ Parameters and where their values come from (generator version 4)
     leverage_halflife_days         10          trend of ln S the gap is measured against; version 2
     leverage_cap Λ                 0.05        this fit: the linear response saturates beyond ±5% gaps
                                                (0.08 before)
-    level_shock_sd sd_L            0.06        this fit (version 4): residual sd of the out-of-the-money
+    level_shock_sd sd_L            0.06        this fit (version 5): residual sd of the out-of-the-money
                                                series (below); daily innovation sd 0.06·√(1 − φ²) =
                                                0.022 and monthly change sd 0.074 in log IV at 30
                                                days, below the part of log-VIX changes the index does
@@ -175,12 +201,12 @@ Parameters and where their values come from (generator version 4)
     level_shock_halflife_days      10          a fast factor (Christoffersen, Heston and Jacobs 2009:
                                                S&P 500 option prices need a fast- and a slow-reverting
                                                variance factor; the slow one is the EWMA v_t here)
-    skew_shock_sd sd_k             0.3         this fit (version 4): the skew varies by about ±30%
+    skew_shock_sd sd_k             0.3         this fit (version 5): the skew varies by about ±30%
                                                (one sd) around s at a given level, e.g. a 30-day
                                                σ(0.9 S)/σ_ATM of 1.31–1.53 at an ATM of 15%; the
                                                smirk's slope moves apart from its level
                                                (Christoffersen, Heston and Jacobs 2009)
-    skew_shock_halflife_days       20          this fit (version 4); a longer half-life (60) made the
+    skew_shock_halflife_days       20          this fit (version 5); a longer half-life (60) made the
                                                put 0.900 mean depend on the seed by ±0.15% a month
     quote_noise, persistent share  0.01, 0.75  version 2 (Quote noise, above)
     pricing_rate_spread            0.004       van Binsbergen, Diamond and Grotteria (2022) (Market)
@@ -191,7 +217,32 @@ Parameters and where their values come from (generator version 4)
                                                portfolio-day after the filters; real OptionMetrics SPX
                                                has about 19 million raw quotes over 1996–2019 (the
                                                benchmark's size), so the default is about a quarter of
-                                               the real density
+                                               the real density. Counts the standard contracts only
+    saturday_expiration_before     2015-02-01  CBOE ("Ask the Institute", 7 October 2013): SPX expires
+                                               on the Saturday after the third Friday until the February
+                                               2015 expiration, on the Friday from then on
+    weekly_start                   2005-10-28  CBOE listed its first SPX Weeklys in October 2005
+    weekly_horizon_days            35          this panel's choice: the next four or five Fridays (early
+                                               SPX Weeklys were listed a week ahead, later ones weeks
+                                               further)
+    weekly_density                 0.25        run-time budget, not the market: real SPXW quotes
+                                               outnumber standard SPX quotes in OptionMetrics after
+                                               about 2012; a quarter of the standard density shows the
+                                               quirk with 11% more rows
+    pm_monthly_start, _share       2015-02-01, PM-settled third-Friday contracts quoted beside the AM-
+                                   0.1         settled ones once both expire on the Friday (CBOE, above);
+                                               the share is this panel's choice (enough shared terms
+                                               for the filters' tests)
+    null_iv_max_days               1           OptionMetrics leaves the IV blank where it cannot be
+                                               computed (IvyDB US File and Data Reference Manual, ch. 3,
+                                               "Missing Values": mid below intrinsic value, a search that
+                                               does not converge); the last day's vega is too small
+    null_iv_deep_moneyness,        0.15, 0.5   this fit: deep in-the-money quotes whose time value is
+    null_iv_time_value_spreads                 within half a spread, where the vendor's rate and dividend
+                                               put the mid below intrinsic; with the 1% below, 11% of
+                                               the default panel's rows have a NULL IV (a WRDS pull of
+                                               SPX: 7–12%)
+    null_iv_share                  0.01        a small random share (non-converging searches elsewhere)
     =============================  ==========  ========================================================
 
 Calibration to the published series (generator version 3)
@@ -234,7 +285,10 @@ from scipy.signal import lfilter
 from scipy.special import ndtri
 
 from asset_pricing.options.bsm import bs_delta, bs_price, bs_vega, implied_volatility
-from asset_pricing.options.schema import CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STRIKE_SCALE, day_numbers
+from asset_pricing.options.schema import (
+    CONTRACT_FLAG_COLUMNS, CP_DTYPE, DATA_SOURCE_LABELS, RAW_QUOTE_COLUMNS, STANDARD_SS_FLAG, STRIKE_SCALE, day_numbers,
+    expiry_trading_days,
+)
 
 import settings
 
@@ -255,7 +309,13 @@ DEFECT_TARGET_STEP: dict[str, int] = {
 MISSING_QUOTE = "missing_quote"
 DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
 TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
-GENERATOR_VERSION = 4  # bump when the algorithm changes, so the pull stage regenerates stale files
+GENERATOR_VERSION = 5  # bump when the algorithm changes, so the pull stage regenerates stale files
+QUOTE_FILE_COLUMNS: tuple[str, ...] = RAW_QUOTE_COLUMNS + CONTRACT_FLAG_COLUMNS  # a year's quote file, in this order
+STANDARD_ROOT, WEEKLY_ROOT = "SPX", "SPXW"
+WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR = "w", None
+WEEKLY_OPTIONID_OFFSET = 10**12  # SPXW optionids: the formula of contract_optionid plus this (never a standard id)
+QUIRK_STREAM = 0x5158  # the PM-settled rows and NULL IVs draw from their own random stream (the standard panel's draws are unchanged)
+WEEKLY_SAMPLING_SALT, PM_MONTHLY_SALT, WEEKLY_NOISE_SALT = 0x27D4EB2F165667C5, 0x165667B19E3779F9, 0x61C8864680B583EB
 _ESTIMATE_STRIDE_DAYS = 5
 SPREAD_NOISE = 0.25  # sd of the log deviation of a quoted spread from 0.10 + 4% of the price
 STRIKE_SEQUENCE_STEP = (5.0 + np.sqrt(5.0)) / 10.0  # α of the Kronecker sequence; α and 5α mod 1 are golden
@@ -313,6 +373,27 @@ class ContractGrid:
 
 
 @dataclass(frozen=True)
+class ContractQuirks:
+    """OptionMetrics' quirks the panel carries (module docstring, "Quirks"); ``enabled`` = False in the clean world.
+
+    The Saturday storage of standard expirations applies in every mode (it is how the vendor stores the
+    date, not a defect); ``enabled`` switches the PM-settled SPXW rows and the NULL implied volatilities.
+    """
+
+    enabled: bool = True
+    saturday_expiration_before: str = "2015-02-01"
+    weekly_start: str = "2005-10-28"
+    weekly_horizon_days: int = 35
+    weekly_density: float = 0.25
+    pm_monthly_start: str = "2015-02-01"
+    pm_monthly_share: float = 0.1
+    null_iv_max_days: int = 1
+    null_iv_deep_moneyness: float = 0.15
+    null_iv_time_value_spreads: float = 0.5
+    null_iv_share: float = 0.01
+
+
+@dataclass(frozen=True)
 class SyntheticPanelSpec:
     """Everything that determines the synthetic panel; equal specs give identical panels."""
 
@@ -328,6 +409,7 @@ class SyntheticPanelSpec:
     tick_rounding: bool = True
     surface: VolatilitySurface = field(default_factory=VolatilitySurface)
     grid: ContractGrid = field(default_factory=ContractGrid)
+    quirks: ContractQuirks = field(default_factory=ContractQuirks)
 
     @classmethod
     def from_settings(cls, cfg: dict[str, Any]) -> "SyntheticPanelSpec":
@@ -344,9 +426,10 @@ class SyntheticPanelSpec:
         )
 
     def clean_world(self, sigma: float = 0.2) -> "SyntheticPanelSpec":
-        """Black–Scholes world: flat σ, no quote noise, no defects, no missing quotes, no tick rounding."""
+        """Black–Scholes world: flat σ, no quote noise, no defects, no missing quotes, no tick rounding, no
+        SPXW rows or NULL IVs (standard expirations keep their Saturday storage before 2015-02)."""
         flat = replace(self.surface, flat_volatility=float(sigma), quote_noise=0.0)
-        return replace(self, surface=flat, defect_share=0.0, missing_share=0.0, tick_rounding=False)
+        return replace(self, surface=flat, defect_share=0.0, missing_share=0.0, tick_rounding=False, quirks=replace(self.quirks, enabled=False))
 
     @property
     def years(self) -> list[int]:
@@ -368,6 +451,7 @@ class SyntheticPanelSpec:
             "tick_rounding": self.tick_rounding,
             "surface": vars(self.surface),
             "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.grid).items()},
+            "quirks": vars(self.quirks),
         }
 
 
@@ -719,12 +803,25 @@ def _trading_activity(
 # ---------------------------------------------------------------------------------------------------
 # One year
 # ---------------------------------------------------------------------------------------------------
+def stored_expiration_days(exdate_days: NDArray[np.int64], quirks: ContractQuirks) -> NDArray[np.int64]:
+    """The exdate OptionMetrics stores for a standard (AM-settled) expiration on the third Friday ``exdate_days``:
+    the Saturday after it before ``quirks.saturday_expiration_before`` (February 2015), the Friday from then on."""
+    cutoff = day_numbers(pd.DatetimeIndex([quirks.saturday_expiration_before]))[0]
+    return exdate_days + (exdate_days < cutoff).astype(np.int64)
+
+
 def _clean_year_quotes(
     market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float,
-    spec: SyntheticPanelSpec, rng: np.random.Generator,
+    spec: SyntheticPanelSpec, rng: np.random.Generator, calendar_days: NDArray[np.int64] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sampled contract-days of one year's ``market`` days priced as quotes (plus helper columns), and missing ones."""
+    """Sampled contract-days of one year's ``market`` days priced as quotes (plus helper columns), and missing ones.
+
+    Contracts are listed and sampled on the third-Friday calendar; each is priced to the last trading
+    day on or before its stored exdate (:func:`asset_pricing.options.schema.expiry_trading_days` on
+    ``calendar_days``, the whole window's trading days), as the filter stage measures τ.
+    """
     day_days = day_numbers(market.index)
+    calendar_days = day_days if calendar_days is None else calendar_days
     closes = market["close"].to_numpy()
     universe = listed_contract_days(day_days, closes, expirations, spec.grid)
     moneyness = universe["strike"] / closes[universe["day"]]
@@ -733,7 +830,10 @@ def _clean_year_quotes(
     day = universe["day"][chosen]
     exdate_days = universe["exdate_days"][chosen]
     strike = universe["strike"][chosen]
-    tau = universe["tau"][chosen].astype(np.float64)
+    listed_tau = universe["tau"][chosen].astype(np.float64)
+    stored_exdate = stored_expiration_days(exdate_days, spec.quirks)
+    expiry_days = expiry_trading_days(stored_exdate, calendar_days)
+    tau = np.maximum(expiry_days - day_days[day], 1).astype(np.float64)  # 0 only the day before a Good Friday: dropped later
     log_moneyness = np.log(moneyness[chosen])
     sigma = implied_volatility_surface(
         log_moneyness, tau, market["variance"].to_numpy()[day], market["trend_gap"].to_numpy()[day], long_run_variance, spec.surface,
@@ -746,7 +846,9 @@ def _clean_year_quotes(
 
     # one call and one put per (day, exdate, strike)
     n_pairs = len(day)
-    day, exdate_days, strike, tau, log_moneyness, sigma = (np.concatenate([a, a]) for a in (day, exdate_days, strike, tau, log_moneyness, sigma))
+    day, exdate_days, strike, tau, log_moneyness, sigma, listed_tau, stored_exdate, expiry_days = (
+        np.concatenate([a, a]) for a in (day, exdate_days, strike, tau, log_moneyness, sigma, listed_tau, stored_exdate, expiry_days)
+    )
     is_call = np.repeat(np.array([True, False]), n_pairs)
     pair = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
     quoted = rng.random(len(day)) >= spec.missing_share
@@ -754,8 +856,8 @@ def _clean_year_quotes(
     optionid = contract_optionid(exdate_days, strike, is_call)
     missing = pd.DataFrame({"date": date[~quoted], "optionid": optionid[~quoted]})
     keep = np.flatnonzero(quoted)
-    day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid = (
-        a[keep] for a in (day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid)
+    day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid, listed_tau, stored_exdate, expiry_days = (
+        a[keep] for a in (day, exdate_days, strike, tau, log_moneyness, sigma, is_call, pair, date, optionid, listed_tau, stored_exdate, expiry_days)
     )
 
     S = closes[day]
@@ -775,12 +877,12 @@ def _clean_year_quotes(
         vendor_iv = mid_implied_volatility(0.5 * (bid + offer), S, strike, T, r, q, is_call, sigma)
     else:
         vendor_iv = sigma.copy()
-    volume, open_interest = _trading_activity(log_moneyness, tau, rng)
+    volume, open_interest = _trading_activity(log_moneyness, listed_tau, rng)
     quotes = pd.DataFrame(
         {
             "secid": np.full(len(day), spec.secid, dtype=np.int64),
             "date": date,
-            "exdate": (exdate_days * 86_400 * 10**9).astype("datetime64[ns]"),
+            "exdate": (stored_exdate * 86_400 * 10**9).astype("datetime64[ns]"),
             "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
             "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
             "best_bid": bid,
@@ -791,8 +893,8 @@ def _clean_year_quotes(
             "delta": bs_delta(S, strike, T, r, q, vendor_iv, is_call),
             "optionid": optionid,
             # helper columns (dropped before writing)
-            "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": pair,
-            "_exdate_days": exdate_days,
+            "_close": S, "_r": r, "_q": q, "_T": T, "_tau": listed_tau, "_strike": strike, "_is_call": is_call, "_pair": pair,
+            "_exdate_days": stored_exdate, "_expiry_days": expiry_days, "_listed_exdate_days": exdate_days,
         }
     )
     return quotes, missing
@@ -919,17 +1021,186 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     return combined, labels
 
 
+# ---------------------------------------------------------------------------------------------------
+# OptionMetrics' quirks: PM-settled SPXW rows, contract flags, NULL implied volatilities
+# ---------------------------------------------------------------------------------------------------
+def weekly_expiration_calendar(first: pd.Timestamp, last: pd.Timestamp, calendar_days: NDArray[np.int64]) -> pd.DataFrame:
+    """Weekly (SPXW) expirations from ``first`` to ``last``: every Friday that is not a third Friday, or the
+    trading day before it when the Friday is a holiday inside the trading calendar (columns exdate, quarterly)."""
+    fridays = pd.date_range(first, last, freq="W-FRI")
+    fridays = fridays[~fridays.day.isin(range(15, 22))]
+    friday_days = day_numbers(fridays)
+    position = np.searchsorted(calendar_days, friday_days, side="right") - 1
+    inside = (position >= 0) & (friday_days <= calendar_days[-1]) if calendar_days.size else np.zeros(len(friday_days), dtype=bool)
+    expiry = np.where(inside, calendar_days[position.clip(min=0)] if calendar_days.size else friday_days, friday_days)
+    return pd.DataFrame({"exdate": pd.to_datetime(expiry * 86_400 * 10**9), "quarterly": False})
+
+
+def _weekly_contract_days(
+    days: pd.DataFrame, calendar_days: NDArray[np.int64], intensity: float, spec: SyntheticPanelSpec
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """(day position, exdate day, strike) of the sampled SPXW weekly contract-days of ``days`` (module docstring, "Quirks")."""
+    quirks = spec.quirks
+    day_days = day_numbers(days.index)
+    start = max(days.index[0], pd.Timestamp(quirks.weekly_start)) if len(days) else pd.Timestamp(quirks.weekly_start)
+    if len(days) == 0 or days.index[-1] < pd.Timestamp(quirks.weekly_start):
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    weeklies = weekly_expiration_calendar(start, days.index[-1] + pd.Timedelta(days=quirks.weekly_horizon_days + 7), calendar_days)
+    grid = replace(spec.grid, monthly_horizon_days=quirks.weekly_horizon_days)
+    listed = day_days >= day_numbers(pd.DatetimeIndex([quirks.weekly_start]))[0]
+    universe = listed_contract_days(day_days, days["close"].to_numpy(), weeklies, grid)
+    moneyness = universe["strike"] / days["close"].to_numpy()[universe["day"]]
+    threshold = intensity * quirks.weekly_density * sampling_weight(moneyness, universe["tau"], universe["strike"], grid)
+    chosen = listed[universe["day"]] & (strike_sequence_position(universe["exdate_days"], universe["strike"], spec.seed ^ WEEKLY_SAMPLING_SALT, grid) < threshold)
+    return universe["day"][chosen], universe["exdate_days"][chosen], universe["strike"][chosen]
+
+
+def _pm_monthly_contract_days(standard: pd.DataFrame, days: pd.DataFrame, spec: SyntheticPanelSpec) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """(day position, exdate day, strike) of PM-settled SPXW contracts on the standard third Fridays from
+    ``pm_monthly_start``: a share ``pm_monthly_share`` of the standard (exdate, strike)s quoted that day,
+    so they share (date, exdate, cp_flag, strike) with a standard quote."""
+    quirks = spec.quirks
+    exdate = standard["_exdate_days"].to_numpy()
+    strike = standard["_strike"].to_numpy()
+    start = day_numbers(pd.DatetimeIndex([quirks.pm_monthly_start]))[0]
+    shared = (exdate >= start) & (standard["_copy"].to_numpy() == 0)
+    shared &= contract_uniform(exdate, strike, spec.seed ^ PM_MONTHLY_SALT) < quirks.pm_monthly_share
+    day_position = np.searchsorted(day_numbers(days.index), day_numbers(standard["date"]))
+    keys = pd.DataFrame({"day": day_position[shared], "exdate": exdate[shared], "strike": strike[shared]}).drop_duplicates()
+    return keys["day"].to_numpy(np.int64), keys["exdate"].to_numpy(np.int64), keys["strike"].to_numpy(np.float64)
+
+
+def _pm_settled_quotes(
+    days: pd.DataFrame, calendar_days: NDArray[np.int64], standard: pd.DataFrame, intensity: float, long_run_variance: float,
+    spec: SyntheticPanelSpec, rng: np.random.Generator,
+) -> pd.DataFrame:
+    """PM-settled SPXW quotes of one year's ``days`` (weeklies and, from 2015-02, third Fridays), priced on
+    the same surface with their own noise and spreads (``rng``: the quirks' stream), with the helper columns
+    of the standard quotes. Their exdate is the expiration day itself."""
+    weekly = _weekly_contract_days(days, calendar_days, intensity, spec)
+    monthly = _pm_monthly_contract_days(standard, days, spec)
+    day, exdate_days, strike = (np.concatenate([w, m]) for w, m in zip(weekly, monthly))
+    expiry = np.where(np.arange(len(day)) < len(weekly[0]), WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR)
+    if len(day) == 0:
+        return standard.iloc[:0].assign(_class=np.int8(1), _expiry_indicator=None)
+    day_days = day_numbers(days.index)
+    closes = days["close"].to_numpy()
+    tau = np.maximum(expiry_trading_days(exdate_days, calendar_days) - day_days[day], 1).astype(np.float64)
+    log_moneyness = np.log(strike / closes[day])
+    sigma = implied_volatility_surface(
+        log_moneyness, tau, days["variance"].to_numpy()[day], days["trend_gap"].to_numpy()[day], long_run_variance, spec.surface,
+        days["level_shock"].to_numpy()[day], days["skew_shock"].to_numpy()[day],
+    )
+    rho = spec.surface.persistent_noise_share
+    noise = np.sqrt(rho) * contract_normal(exdate_days, strike, spec.seed, WEEKLY_NOISE_SALT) + np.sqrt(1.0 - rho) * rng.standard_normal(len(day))
+    sigma = sigma * np.exp(spec.surface.quote_noise * noise)
+    n_pairs = len(day)
+    day, exdate_days, strike, tau, log_moneyness, sigma, expiry = (np.concatenate([a, a]) for a in (day, exdate_days, strike, tau, log_moneyness, sigma, expiry))
+    is_call = np.repeat(np.array([True, False]), n_pairs)
+    S, r, q, T = closes[day], days["r"].to_numpy()[day], days["q"].to_numpy()[day], tau / 365.0
+    price = bs_price(S, strike, T, r, q, sigma, is_call)
+    bid, offer = bid_offer(price, quoted_spread(price, SPREAD_NOISE * rng.standard_normal(len(price))), True)
+    vendor_iv = mid_implied_volatility(0.5 * (bid + offer), S, strike, T, r, q, is_call, sigma)
+    volume, open_interest = _trading_activity(log_moneyness, tau, rng)
+    return pd.DataFrame(
+        {
+            "secid": np.full(len(day), spec.secid, dtype=np.int64),
+            "date": days.index.to_numpy()[day],
+            "exdate": (exdate_days * 86_400 * 10**9).astype("datetime64[ns]"),
+            "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
+            "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
+            "best_bid": bid,
+            "best_offer": offer,
+            "volume": volume,
+            "open_interest": open_interest,
+            "impl_volatility": vendor_iv,
+            "delta": bs_delta(S, strike, T, r, q, vendor_iv, is_call),
+            "optionid": contract_optionid(exdate_days, strike, is_call) + WEEKLY_OPTIONID_OFFSET,
+            "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": -1,
+            "_exdate_days": exdate_days, "_expiry_days": expiry_trading_days(exdate_days, calendar_days), "_copy": 0,
+            "_class": np.int8(1), "_expiry_indicator": expiry,
+        }
+    )
+
+
+def null_implied_volatility(quotes: pd.DataFrame, quirks: ContractQuirks, rng: np.random.Generator) -> NDArray[np.bool_]:
+    """Rows whose vendor IV OptionMetrics would leave NULL (module docstring, "Quirks"; needs the helper columns).
+
+    Very short maturities (τ ≤ ``null_iv_max_days``); deep in-the-money quotes (K/S below 1 −
+    ``null_iv_deep_moneyness`` for calls, above 1 + it for puts) whose time value, the mid above the
+    no-arbitrage lower bound max(0, ±(S e^{−qT} − K e^{−rT})), is below ``null_iv_time_value_spreads``
+    quoted spreads, so that the vendor's own rate and dividend inputs can put the mid below intrinsic
+    value; and a random share ``null_iv_share`` of the rest.
+    """
+    S, K, T = quotes["_close"].to_numpy(), quotes["_strike"].to_numpy(), quotes["_T"].to_numpy()
+    r, q, is_call = quotes["_r"].to_numpy(), quotes["_q"].to_numpy(), quotes["_is_call"].to_numpy()
+    bid, offer = quotes["best_bid"].to_numpy(), quotes["best_offer"].to_numpy()
+    forward_gap = S * np.exp(-q * T) - K * np.exp(-r * T)
+    intrinsic = np.maximum(np.where(is_call, forward_gap, -forward_gap), 0.0)
+    time_value = 0.5 * (bid + offer) - intrinsic
+    short = (quotes["_expiry_days"].to_numpy() - day_numbers(quotes["date"])) <= quirks.null_iv_max_days
+    moneyness = K / S
+    deep_in_the_money = np.where(is_call, moneyness < 1.0 - quirks.null_iv_deep_moneyness, moneyness > 1.0 + quirks.null_iv_deep_moneyness)
+    deep = deep_in_the_money & (intrinsic > 0) & (time_value < quirks.null_iv_time_value_spreads * (offer - bid))
+    return short | deep | (rng.random(len(quotes)) < quirks.null_iv_share)
+
+
+def _contract_flags(quotes: pd.DataFrame) -> dict[str, object]:
+    """symbol, root, am_settlement, ss_flag, expiry_indicator of the rows (``_class`` 0 = standard SPX, 1 = SPXW)."""
+    weekly = quotes["_class"].to_numpy() == 1
+    root = pd.Categorical.from_codes(weekly.astype(np.int8), categories=[STANDARD_ROOT, WEEKLY_ROOT])
+    indicator = quotes["_expiry_indicator"].to_numpy() if "_expiry_indicator" in quotes else np.full(len(quotes), None)
+    expiry = pd.Categorical(np.where(pd.isna(indicator), None, indicator), categories=[WEEKLY_EXPIRY])
+    codes, unique = pd.factorize(quotes["optionid"])
+    first = np.unique(codes, return_index=True)[1]
+    contracts = quotes.iloc[first]
+    symbols = [
+        f"{root_name} {exdate:%y%m%d}{cp}{strike}"
+        for root_name, exdate, cp, strike in zip(
+            np.where(weekly[first], WEEKLY_ROOT, STANDARD_ROOT), contracts["exdate"], contracts["cp_flag"].astype(str), contracts["strike_price"]
+        )
+    ]
+    return {
+        "symbol": pd.Categorical.from_codes(codes, categories=pd.Index(symbols, dtype=object)) if len(quotes) else pd.Categorical([]),
+        "root": root,
+        "am_settlement": (~weekly).astype(np.int8),
+        "ss_flag": pd.Categorical(np.full(len(quotes), STANDARD_SS_FLAG), categories=[STANDARD_SS_FLAG]),
+        "expiry_indicator": expiry,
+    }
+
+
 def generate_year(
     year: int, market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float, spec: SyntheticPanelSpec,
 ) -> SyntheticYear:
-    """Raw quotes and truth of one calendar year (rows sorted by date, cp_flag, exdate, strike; a planted
-    copy right after its original). Deterministic from (seed, year)."""
+    """Raw quotes and truth of one calendar year (rows sorted by date, cp_flag, exdate, strike, SPX before
+    SPXW; a planted copy right after its original). Deterministic from (seed, year).
+
+    The standard panel draws from the stream (seed, year); the quirks (SPXW rows, NULL IVs) from their own
+    stream, so adding them leaves every standard quote and planted defect as it was.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year]))
     days = market[market.index.year == year]
-    clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng)
+    calendar_days = day_numbers(market.index)
+    clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng, calendar_days)
     quotes, labels = _plant_defects(clean, spec, rng)
+    quotes = quotes.assign(_class=np.int8(0), _expiry_indicator=None)
+    if spec.quirks.enabled:
+        quirk_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year, QUIRK_STREAM]))
+        weekly = _pm_settled_quotes(days, calendar_days, quotes, intensity, long_run_variance, spec, quirk_rng)
+        quotes = pd.concat([quotes, weekly], ignore_index=True)
+        labels = np.concatenate([labels, np.full(len(weekly), "", dtype=object)])
+        pair = quotes["_pair"].to_numpy()
+        defect_pairs = np.unique(pair[(labels != "") & (pair >= 0)])
+        nullable = ~np.isin(pair, defect_pairs) | (pair < 0)  # the planted defects keep their IVs (each aims at one filter)
+        iv = quotes["impl_volatility"].to_numpy().copy()
+        iv[null_implied_volatility(quotes, spec.quirks, quirk_rng) & nullable] = np.nan
+        quotes["impl_volatility"] = iv
+    # no quote on or after its expiration's last trading day (the day before a Good Friday expiration)
+    alive = quotes["_expiry_days"].to_numpy() > day_numbers(quotes["date"])
+    quotes, labels = quotes[alive], labels[alive]
     order = np.lexsort(
-        (quotes["_copy"].to_numpy(), quotes["strike_price"].to_numpy(), quotes["_exdate_days"].to_numpy(),
+        (quotes["_copy"].to_numpy(), quotes["_class"].to_numpy(), quotes["strike_price"].to_numpy(), quotes["_exdate_days"].to_numpy(),
          np.asarray(quotes["cp_flag"].cat.codes), day_numbers(quotes["date"]))
     )
     quotes = quotes.iloc[order].reset_index(drop=True)
@@ -946,7 +1217,7 @@ def generate_year(
     )
     truth["target_step"] = truth["defect"].map({**DEFECT_TARGET_STEP, MISSING_QUOTE: 0}).astype(np.int64)
     truth["defect"] = pd.Categorical(truth["defect"], dtype=DEFECT_DTYPE)
-    quotes = quotes[list(RAW_QUOTE_COLUMNS)]
+    quotes = quotes[list(RAW_QUOTE_COLUMNS)].assign(**_contract_flags(quotes))[list(QUOTE_FILE_COLUMNS)]
     quotes.attrs["data_source"] = SYNTHETIC_LABEL
     truth.attrs["data_source"] = SYNTHETIC_LABEL
     return SyntheticYear(year, quotes, truth[list(TRUTH_COLUMNS)])
