@@ -209,7 +209,7 @@ Parameters and where their values come from (generator version 5)
                                                variance factor; the slow one is the EWMA v_t here)
     skew_shock_sd sd_k             0.3         this fit (version 5): the skew varies by about ±30%
                                                (one sd) around s at a given level, e.g. a 30-day
-                                               σ(0.9 S)/σ_ATM of 1.31–1.53 at an ATM of 15%; the
+                                               σ(0.9 S)/σ_ATM of 1.29–1.51 at an ATM of 15%; the
                                                smirk's slope moves apart from its level
                                                (Christoffersen, Heston and Jacobs 2009)
     skew_shock_halflife_days       20          this fit (version 5); a longer half-life (60) made the
