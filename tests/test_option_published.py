@@ -23,6 +23,7 @@ def test_the_published_series_passed_in_as_this_build_replicates_itself(publishe
     np.testing.assert_allclose(table["tracking_error"], 0.0, atol=1e-15)
     np.testing.assert_allclose(table["sd_ratio"], 1.0, rtol=1e-12)
     np.testing.assert_allclose(table["beta_build"], table["beta_published"], rtol=1e-12)
+    np.testing.assert_allclose(table["resid_sd_build"], table["resid_sd_published"], rtol=1e-12)
     # the facts of the published file (reference README, all 310 months): call 0.900 beta 0.84, put 0.900 mean 1.63%
     row = table.set_index("portfolio_id")
     assert row.loc["hkm_C_900", "beta_published"] == pytest.approx(0.84, abs=0.005)
@@ -44,6 +45,9 @@ def test_series_facts_match_a_hand_computation():
     assert facts["mean"] == pytest.approx(0.01) and facts["sd"] == pytest.approx(np.std([0.02, -0.01, 0.03, 0.0], ddof=1))
     assert facts["beta"] == pytest.approx(beta, rel=1e-12) and facts["beta"] == pytest.approx(np.polyfit(m, excess, 1)[0], rel=1e-12)
     assert facts["skew"] == pytest.approx(skew, rel=1e-12)
+    residual = excess - np.polyval(np.polyfit(m, excess, 1), m)
+    assert facts["resid_sd"] == pytest.approx(np.sqrt((residual**2).sum() / 2), rel=1e-9)  # n − 2 = 2 degrees of freedom
+    assert facts["r2"] == pytest.approx(np.corrcoef(m, excess)[0, 1] ** 2, rel=1e-9)
 
 
 def test_comparison_uses_only_common_months_and_no_replication_check_on_synthetic_quotes(published):
@@ -55,6 +59,7 @@ def test_comparison_uses_only_common_months_and_no_replication_check_on_syntheti
     assert (table["months"] == 25).all() and (table["first_month"] == "2010-01").all() and (table["last_month"] == "2012-01").all()
     np.testing.assert_allclose(table["mean_build"] - table["mean_published"], 0.001, atol=1e-15)
     np.testing.assert_allclose(table["beta_build"], table["beta_published"], rtol=1e-9)  # a constant shift keeps the beta
+    np.testing.assert_allclose(table["r2_build"], table["r2_published"], rtol=1e-9)  # and the residuals
     assert table["correlation"].isna().all() and table["tracking_error"].isna().all()
     assert (table["data_source"] == "synthetic option quotes").all()
 

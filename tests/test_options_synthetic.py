@@ -24,15 +24,18 @@ from asset_pricing.sources.synthetic_options import (
     ContractGrid,
     SyntheticPanelSpec,
     VolatilitySurface,
+    ar1_path,
     ceil_to_tick,
     contract_uniform,
     expiration_calendar,
     floor_to_tick,
     generate_synthetic_panel,
     implied_volatility_surface,
+    level_shock_loading,
     listed_contract_days,
     sampling_weight,
     strike_sequence_position,
+    surface_shocks,
     synthetic_market,
 )
 from asset_pricing.paths import project_paths
@@ -260,7 +263,9 @@ def test_surface_has_negative_skew_upward_term_structure_in_calm_times_and_a_lev
     calm = implied_volatility_surface(np.zeros(2), np.array([30.0, 180.0]), np.full(2, 0.01), np.zeros(2), theta, surface)
     stressed = implied_volatility_surface(np.zeros(2), np.array([30.0, 180.0]), np.full(2, 0.2), np.zeros(2), theta, surface)
     assert calm[0] < calm[1] and stressed[0] > stressed[1]
-    np.testing.assert_allclose(calm[0], np.sqrt(surface.variance_premium * (theta + (0.01 - theta) * (1 - np.exp(-3 * 30 / 365)) / (3 * 30 / 365))))
+    # σ̄ of the module docstring, times e^(−½·sd_L²): the level shock's mean correction at 30 days (m = 1) on a day with L = 0
+    expected = np.sqrt(surface.variance_premium * (theta + (0.01 - theta) * (1 - np.exp(-3 * 30 / 365)) / (3 * 30 / 365)))
+    np.testing.assert_allclose(calm[0], expected * np.exp(-0.5 * surface.level_shock_sd**2))
     # the index rises 1% (the 10-day trend gap rises by ~0.93%): a fixed strike's IV falls
     strike, spot = 1000.0, 1000.0
     before = implied_volatility_surface(np.log(np.array([strike / spot])), np.array([30.0]), np.array([0.03]), np.array([0.0]), theta, surface)
@@ -277,6 +282,60 @@ def test_smile_is_steeper_in_log_terms_when_the_volatility_level_is_low():
     calm, stressed = ratios[0.01], ratios[0.15]
     assert calm[0] > stressed[0] > 1.1 and calm[1] < stressed[1] < 1.0
     assert 1.35 < calm[0] < 1.7 and 0.7 < calm[1] < 0.9  # SPX, July 2013 (VIX 13.8): 1.36 and 0.81
+
+
+def test_ar1_path_by_hand_and_its_stationary_sd_and_half_life():
+    # φ = 2^(−1/1) = 0.5: x_0 = sd·z_0, then x_t = 0.5·x_{t−1} + sd·√0.75·z_t
+    np.testing.assert_allclose(ar1_path(np.array([1.0, 0.0, 0.0]), 2.0, 1.0), [2.0, 1.0, 0.5])
+    np.testing.assert_allclose(ar1_path(np.array([0.0, 1.0, -1.0]), 2.0, 1.0), [0.0, 2.0 * np.sqrt(0.75), np.sqrt(0.75) - 2.0 * np.sqrt(0.75)])
+    assert not ar1_path(np.ones(3), 0.0, 20.0).any() and len(ar1_path(np.array([]), 0.1, 20.0)) == 0
+    path = ar1_path(np.random.default_rng(5).standard_normal(400_000), 0.1, 20.0)
+    assert path.std() == pytest.approx(0.1, rel=0.03)
+    assert np.corrcoef(path[:-20], path[20:])[0, 1] == pytest.approx(0.5, abs=0.02)  # half its size after 20 days
+
+
+def test_level_shock_loading_is_one_at_30_days_and_the_life_average_of_a_decaying_shock():
+    k = np.log(2.0) * 252 / 20.0  # per year, half-life 20 trading days
+    life_average = lambda tau: (1 - np.exp(-k * tau / 365)) / (k * tau / 365)  # noqa: E731
+    np.testing.assert_allclose(level_shock_loading(np.array([30.0, 90.0, 365.0]), 20.0), [1.0, life_average(90) / life_average(30), life_average(365) / life_average(30)])
+    assert level_shock_loading(np.array([90.0]), 20.0)[0] == pytest.approx(0.575, abs=0.001)  # a 90-day IV moves 58% as much
+
+
+def test_surface_shocks_move_the_level_and_the_skew_and_nothing_else():
+    theta, x, tau = 0.03, np.log(np.array([0.9, 1.0, 1.1])), np.full(3, 30.0)
+    surface = VolatilitySurface(level_shock_sd=0.2, skew_shock_sd=0.2)
+    args = (x, tau, np.full(3, 0.12), np.zeros(3), theta, surface)
+    calm = implied_volatility_surface(*args)
+    # level: every strike's 30-day ln σ moves by L·m(30) − ½(0.2·m(30))² = L − 0.02 (the −0.02 keeps E[σ] unchanged)
+    without = implied_volatility_surface(x, tau, np.full(3, 0.12), np.zeros(3), theta, replace(surface, level_shock_sd=0.0))
+    np.testing.assert_allclose(np.log(calm / without), -0.02, rtol=1e-12)
+    np.testing.assert_allclose(np.log(implied_volatility_surface(*args, level_shock=0.1) / calm), 0.1, rtol=1e-12)
+    ninety = np.full(3, 90.0)  # a 90-day IV moves m(90) = 0.575 times as much
+    np.testing.assert_allclose(
+        np.log(implied_volatility_surface(x, ninety, np.full(3, 0.12), np.zeros(3), theta, surface, level_shock=0.1)
+               / implied_volatility_surface(x, ninety, np.full(3, 0.12), np.zeros(3), theta, surface)),
+        0.1 * level_shock_loading(ninety, surface.level_shock_halflife_days), rtol=1e-12,
+    )
+    # skew: e^(k − ½·0.2²) scales s only, i.e. k = ln 2 + 0.02 is the surface with twice the 30-day skew (same level, curvature)
+    steeper = implied_volatility_surface(x, tau, np.full(3, 0.12), np.zeros(3), theta, replace(surface, skew_30d=2 * surface.skew_30d, skew_shock_sd=0.0))
+    np.testing.assert_allclose(implied_volatility_surface(*args, skew_shock=np.log(2.0) + 0.02), steeper, rtol=1e-12)
+    assert implied_volatility_surface(*args, skew_shock=np.log(2.0))[1] == pytest.approx(calm[1], rel=1e-12)  # ATM unchanged
+
+
+def test_surface_shocks_are_seeded_persistent_and_unrelated_to_the_index():
+    spec = replace(PANEL, start=pd.Timestamp("1996-01-01"), end=pd.Timestamp("2012-12-31"))
+    spec = replace(spec, surface=replace(spec.surface, level_shock_sd=0.15, skew_shock_sd=0.2))
+    market, _ = synthetic_market(spec)
+    level, skew = surface_shocks(10, spec.surface, spec.seed)
+    np.testing.assert_array_equal(level, surface_shocks(10, spec.surface, spec.seed)[0])
+    assert not np.allclose(level, surface_shocks(10, spec.surface, spec.seed + 1)[0]) and not np.allclose(level, skew)
+    assert market["level_shock"].std() == pytest.approx(0.15, rel=0.25) and market["skew_shock"].std() == pytest.approx(0.2, rel=0.35)
+    index_return = np.log(market["close"]).diff().iloc[1:]
+    for column in ("level_shock", "skew_shock"):
+        assert abs(np.corrcoef(market[column].diff().iloc[1:], index_return)[0, 1]) < 0.05
+    without = synthetic_market(replace(spec, surface=replace(spec.surface, level_shock_sd=0.0, skew_shock_sd=0.0)))[0]
+    assert not without[["level_shock", "skew_shock"]].to_numpy().any()
+    pd.testing.assert_frame_equal(without.drop(columns=["level_shock", "skew_shock"]), market.drop(columns=["level_shock", "skew_shock"]))
 
 
 def test_fixed_strike_iv_falls_when_the_index_rises_in_the_panel(panel, prepared):
@@ -298,7 +357,7 @@ def test_atm_level_follows_the_real_variance(prepared):
 
     returns = np.log(load_prices()["SP500"].dropna()).diff()
     realized = returns.rolling(21).std().reindex(atm.index) * np.sqrt(252)
-    assert np.corrcoef(atm, realized)[0, 1] > 0.6
+    assert np.corrcoef(atm, realized)[0, 1] > 0.5  # 0.59: the level shock moves the IV apart from the index (sd 0.05 in ln σ)
     assert 0.12 < atm.median() < 0.35 and atm.loc["2008-01-15":"2008-03-31"].mean() > atm.loc["2007-10-01":"2007-10-31"].mean()
 
 

@@ -8,7 +8,8 @@ the published file's ``mkt_rf`` and ``rf`` (Fama–French), the only ones define
 Per HKM portfolio, for the published series and for this build:
 
 - mean and standard deviation (ddof = 1) of the monthly return;
-- beta: OLS slope of the monthly excess return R − rf on ``mkt_rf``;
+- beta: OLS slope of the monthly excess return R − rf on ``mkt_rf``; residual sd: standard deviation of
+  that regression's residuals (ddof = 2, the intercept and the slope); R²: 1 − SSR/SST of it;
 - skewness of the monthly excess return (sample skewness with the small-sample adjustment, as pandas);
 - when this build's quotes are real (``wrds`` or ``files``), the replication check: correlation of the
   two monthly series and the tracking error sd(R_build − R_published) (monthly, ddof = 1). On the
@@ -29,7 +30,8 @@ from asset_pricing.options.portfolios import OPTION_TYPES, TARGET_MONEYNESS, hkm
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "portfolio_id", "cp_flag", "moneyness", "first_month", "last_month", "months",
     "mean_published", "mean_build", "sd_published", "sd_build", "sd_ratio",
-    "beta_published", "beta_build", "skew_published", "skew_build", "correlation", "tracking_error", "data_source",
+    "beta_published", "beta_build", "resid_sd_published", "resid_sd_build", "r2_published", "r2_build",
+    "skew_published", "skew_build", "correlation", "tracking_error", "data_source",
 )
 MARKET_COLUMNS: tuple[str, ...] = ("mkt_rf", "rf")
 
@@ -40,15 +42,23 @@ def hkm_ids() -> list[str]:
 
 
 def series_facts(returns: pd.DataFrame, market_excess: pd.Series, rf: pd.Series) -> pd.DataFrame:
-    """Mean, sd, beta and skewness of each column of monthly total ``returns`` (rows = months).
+    """Mean, sd, beta, residual sd, R² and skewness of each column of monthly total ``returns`` (rows = months).
 
-    beta = Cov(R − rf, market_excess) / Var(market_excess) (OLS slope with an intercept); skewness is
-    that of R − rf. Every input must cover the same months without NaN (the caller aligns them).
+    beta = Cov(R − rf, market_excess) / Var(market_excess) (OLS slope with an intercept); the residuals
+    u = (R − rf) − mean − beta·(market_excess − its mean) give resid_sd = √(Σu² / (n − 2)) and
+    r2 = 1 − Σu² / Σ(R − rf − mean)²; skewness is that of R − rf. Every input must cover the same months
+    without NaN (the caller aligns them).
     """
     excess = returns.sub(rf, axis=0)
     market = market_excess - market_excess.mean()
-    beta = excess.sub(excess.mean()).mul(market, axis=0).sum() / (market**2).sum()
-    return pd.DataFrame({"mean": returns.mean(), "sd": returns.std(ddof=1), "beta": beta, "skew": excess.skew()})
+    centered = excess.sub(excess.mean())
+    beta = centered.mul(market, axis=0).sum() / (market**2).sum()
+    residual = centered - np.outer(market.to_numpy(), beta.to_numpy())
+    ssr = (residual**2).sum()
+    return pd.DataFrame({
+        "mean": returns.mean(), "sd": returns.std(ddof=1), "beta": beta, "resid_sd": np.sqrt(ssr / (len(excess) - 2)),
+        "r2": 1.0 - ssr / (centered**2).sum(), "skew": excess.skew(),
+    })
 
 
 def compare_with_published(
@@ -82,7 +92,7 @@ def compare_with_published(
             gap = both["build"] - both["published"]
             row.update(
                 first_month=f"{both.index[0]:%Y-%m}", last_month=f"{both.index[-1]:%Y-%m}",
-                **{f"{stat}_{side}": facts.loc[side, stat] for stat in ("mean", "sd", "beta", "skew") for side in ("published", "build")},
+                **{f"{stat}_{side}": facts.loc[side, stat] for stat in ("mean", "sd", "beta", "resid_sd", "r2", "skew") for side in ("published", "build")},
                 sd_ratio=facts.loc["build", "sd"] / facts.loc["published", "sd"],
                 correlation=float(np.corrcoef(both["build"], both["published"])[0, 1]) if real_quotes else np.nan,
                 tracking_error=float(gap.std(ddof=1)) if real_quotes else np.nan,

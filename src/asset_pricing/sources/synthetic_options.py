@@ -51,18 +51,20 @@ Size
     per contract, g is 1 in the dense region and only rises as τ falls towards it.
 
 Implied volatility surface (per contract-day)
-    ln σ = ln σ̄(τ, t) + ℓ(τ, t) + W·tanh((s·x + c·x²)/W) + ε,   x = ln(K/S_t),
+    ln σ = ln σ̄(τ, t) + ℓ(τ, t) + m(τ)·L_t − ½(sd_L·m(τ))² + W·tanh((s·e^{k_t − ½sd_k²}·x + c·x²)/W) + ε,
+    x = ln(K/S_t),
     σ̄²(τ, t) = VP · [θ + (v_t − θ)(1 − e^{−κT})/(κT)]      (the ATM level before the leverage term),
     s = s₃₀·(30/τ)^p·(σ_ref/σ̄)^a,   c = c₃₀·(30/τ)^p·(σ_ref/σ̄)^b,   ℓ = R·s·Λ·tanh(gap_t/Λ),
     v_t = EWMA (decay λ) of the real daily squared log returns ×252, down days weighted 1.2 and up days
     0.8 (asymmetric news, as in GJR-GARCH), θ the long-run mean of v over the whole embedded history (a
     constant of the calibration), VP the variance premium, κ the speed of mean reversion (term
-    structure), gap_t = ln S_t − EWMA(ln S) (half-life 10 days), W the wing cap.
+    structure), gap_t = ln S_t − EWMA(ln S) (half-life 10 days), W the wing cap, L_t and k_t the
+    surface shocks below (m(τ) their maturity loading).
 
     Smile: the skew s < 0 and the curvature c > 0 are steeper at short maturities and, in log terms, at
-    low levels (a = 0.75, b = 1, σ_ref = 0.2): the 30-day σ(0.9 S)/σ_ATM is about 1.5, 1.37, 1.28, 1.19
-    and σ(1.1 S)/σ_ATM about 0.78, 0.82, 0.85, 0.89 for ATM levels below 13%, 13–20%, 20–30% and above
-    30% (real SPX on 17 July 2013, VIX 13.8: 1.36 and 0.81, CBOE data quoted by M. Moran on
+    low levels (a = 0.75, b = 1, σ_ref = 0.2): the 30-day σ(0.9 S)/σ_ATM is about 1.48, 1.42, 1.34, 1.24
+    and 1.16 and σ(1.1 S)/σ_ATM about 0.77, 0.79, 0.82, 0.86 and 0.90 at ATM levels of 11%, 13%, 16.5%, 25%
+    and 40% (real SPX on 17 July 2013, VIX 13.8: 1.36 and 0.81, CBOE data quoted by M. Moran on
     spvixviews.com). A smile constant in log terms (generator version 1) priced 30-day 10%-out-of-the-
     money puts at 0.1–0.4 index points in calm years (real: about 0.5–1), and many had zero bids.
 
@@ -76,11 +78,29 @@ Implied volatility surface (per contract-day)
     fixed strike, −0.34 (K = 0.9 S), −0.99 (K = S), −1.69 (K = 1.1 S), i.e. about −0.01, −0.15 and −0.27
     vol points per 1% index move: every fixed strike's IV falls as the index rises.
 
-    Level: the 30-day ATM IV averages 20.9% over 1996–2012 (forward 21-day realized volatility 17.9%,
-    the VIX about 22% — the VIX, a variance-swap rate, sits 1–2 points above ATM IV); by year it tracks
-    the VIX (2005–2006: 12–14% vs 12.8%; 2002: 26.8% vs 27.3%; 2008: 33.3% vs 32.7%; October 2008 54%,
-    the VIX averaged about 60%) but stays high longer after crises (2009: 37.5% vs 31.5%) and is low in
-    1996–1997 (13–17% vs 16–22%).
+    Level (version 5, default seed, model σ at x = 0 and τ = 30): the 30-day ATM IV averages 20.7% over
+    1996–2012 (version 3: 20.9%; forward 21-day realized volatility 17.9%, the VIX about 22% — the VIX, a
+    variance-swap rate, sits 1–2 points above ATM IV); by year it tracks the VIX (2005–2006: 12–13% vs
+    12.8%; 2002: 25.6% vs 27.3%; 2008: 30.3% vs 32.7%; October 2008 48%, the VIX averaged about 60%) but
+    stays high longer after crises (2009: 39.9% vs 31.5%) and is low in 1996–1997 (12–15% vs 16–22%).
+
+    Surface shocks: everything above moves with the index (its path, its squared returns, its trend
+    gap); real IV surfaces also move when the index does not. Daily changes of the VIX have an sd of
+    about 6% in log terms and index returns explain only about half to two thirds of their variance; two
+    factors with different persistence, and a smirk whose slope moves apart from its level, are needed to
+    fit S&P 500 options (Christoffersen, Heston and Jacobs 2009, "The shape and term structure of the
+    index option smirk", Management Science 55(12)). Two shocks, independent of the index and of each
+    other, each a stationary Gaussian AR(1) on trading days (sd and half-life; :func:`ar1_path`) drawn
+    from its own random stream of the seed (so they leave every other draw of the panel as it was):
+
+    - a level shock L_t that moves every strike's ln σ by m(τ)·L_t, m(τ) = g(τ)/g(30) with g(τ) =
+      (1 − e^{−kT})/(kT) and k the shock's decay rate (ln 2 / half-life): the average of the shock over
+      the option's life, as in σ̄² (1 at 30 days, 0.58 at 90 with a 20-day half-life, 0.40 with 10);
+    - a skew shock k_t that scales the skew s by e^{k_t} (steeper and flatter smiles at the same level).
+
+    The −½sd² terms make E[e^{…}] = 1: the shocks add risk, not a premium (a long option still gains
+    from the shocks' variance through its convexity in σ, the premium of vol-of-vol that Black–Scholes
+    prices at zero; the calibration below includes it).
 
     Quote noise ε ~ N(0, quote_noise²) is shared by the call and the put of a strike (parity ties them)
     and mostly persistent, as on real quotes (a strike's IV sits off a smooth smile for days, not one day
@@ -135,25 +155,34 @@ Quirks (:class:`ContractQuirks`; docs/methods.md §3.3, §6.4)
       beyond ±15%) whose time value is below half the quoted spread, and a random 1% — about 11% of the
       default panel's rows; never on a (date, exdate, strike) with a planted defect.
 
-Parameters and where their values come from (generator version 4)
+Parameters and where their values come from (generator version 5)
     =============================  ==========  ========================================================
     parameter                      value       source
     =============================  ==========  ========================================================
-    variance_premium VP            1.25        this fit (below); the S&P 500 variance risk premium:
-                                               implied variance exceeds expected realized variance
-                                               (Carr and Wu 2009, RFS 22(3); Bollerslev, Tauchen and
-                                               Zhou 2009, RFS 22(11)); gives a mean 30-day ATM IV of
-                                               20.9% against 17.9% realized, 1996–2012
-    ewma_lambda λ                  0.985       this fit (half-life 46 trading days); RiskMetrics' 0.94
-                                               (version 2) made the IV jump with the square of each
-                                               crash day (October 2008 ATM 76%; VIX about 60%) and the
-                                               short out-of-the-money puts' betas 0.3 too high
+    variance_premium VP            1.20        this fit (version 5, below: the put premium); the S&P
+                                               500 variance risk premium: implied variance exceeds
+                                               expected realized variance (Carr and Wu 2009, RFS 22(3);
+                                               Bollerslev, Tauchen and Zhou 2009, RFS 22(11)); delta-
+                                               hedged S&P 500 options lose on average (Bakshi and
+                                               Kapadia 2003, RFS 16(2)); 1.25 in versions 3–4 (mean 30-day
+                                               ATM IV 20.9%, realized 17.9%, 1996–2012) gave the puts
+                                               almost twice the published premium
+    ewma_lambda λ                  0.99        this fit (half-life 69 trading days; 0.985 in versions
+                                               3–4: with the surface shocks it left the at-the-money
+                                               put betas 0.11 above the published ones on some seeds);
+                                               RiskMetrics' 0.94 (version 2) made the IV jump with the
+                                               square of each crash day (October 2008 ATM 76%; VIX
+                                               about 60%) and the short out-of-the-money puts' betas
+                                               0.3 too high
     down/up_news_weight            1.2 / 0.8   asymmetric response to bad news (Glosten, Jagannathan and
                                                Runkle 1993); 1.2/0.8 this fit (1.4/0.6 before)
     mean_reversion_per_year κ      3.0         term structure of ATM IV; within the estimates of
                                                S&P 500 stochastic-volatility models (about 1–5 a year,
                                                e.g. Bakshi, Cao and Chen 1997; Eraker 2004); version 2
-    skew_30d s₃₀, curvature_30d    −2.2, 4.0   30-day smile ratios of real SPX (Smile, above); version 2
+    skew_30d s₃₀, curvature_30d    −2.2, 3.0   30-day smile ratios of real SPX (Smile, above); s₃₀
+                                               version 2; c₃₀ this fit (version 5; 4.0 before): less
+                                               IV in both wings, so the in-the-money call means fall
+                                               with moneyness with the shocks on
     maturity_exponent p            0.4         ATM skew decays with maturity as about τ^(−0.4…−0.5)
                                                (Gatheral 2006, "The Volatility Surface", ch. 5);
                                                version 2
@@ -168,6 +197,23 @@ Parameters and where their values come from (generator version 4)
     leverage_halflife_days         10          trend of ln S the gap is measured against; version 2
     leverage_cap Λ                 0.05        this fit: the linear response saturates beyond ±5% gaps
                                                (0.08 before)
+    level_shock_sd sd_L            0.05        this fit (version 5): residual sd of the out-of-the-money
+                                               series (below); daily innovation sd 0.05·√(1 − φ²) =
+                                               0.018 and monthly change sd 0.062 in log IV at 30
+                                               days, below the part of log-VIX changes the index does
+                                               not explain (daily sd about 6%, R² on index returns
+                                               about 0.5–0.7: about 0.035–0.045 a day), since the
+                                               EWMA and trend terms move with squared returns too
+    level_shock_halflife_days      10          a fast factor (Christoffersen, Heston and Jacobs 2009:
+                                               S&P 500 option prices need a fast- and a slow-reverting
+                                               variance factor; the slow one is the EWMA v_t here)
+    skew_shock_sd sd_k             0.3         this fit (version 5): the skew varies by about ±30%
+                                               (one sd) around s at a given level, e.g. a 30-day
+                                               σ(0.9 S)/σ_ATM of 1.29–1.51 at an ATM of 15%; the
+                                               smirk's slope moves apart from its level
+                                               (Christoffersen, Heston and Jacobs 2009)
+    skew_shock_halflife_days       20          this fit (version 5); a longer half-life (60) made the
+                                               put 0.900 mean depend on the seed by ±0.15% a month
     quote_noise, persistent share  0.01, 0.75  version 2 (Quote noise, above)
     pricing_rate_spread            0.004       van Binsbergen, Diamond and Grotteria (2022) (Market)
     dividend_yield q               0.02        setting DIVIDEND_YIELD; the S&P 500's yield averaged
@@ -205,26 +251,39 @@ Parameters and where their values come from (generator version 4)
     null_iv_share                  0.01        a small random share (non-converging searches elsewhere)
     =============================  ==========  ========================================================
 
-Calibration to the published series (generator version 3)
+Calibration to the published series (generator version 5)
     The parameters marked "this fit" were chosen so that the default build's 18 HKM series look like
     the ones He, Kelly and Manela (2017) published (built by Constantinides, Jackwerth and Savov 2013
     from real quotes), compared on the months both cover, 1996-01 … 2012-01, where the synthetic panel
-    follows the same real S&P 500 path (betas: OLS slope of the monthly excess return on the published
-    file's ``mkt_rf``). Reached with the defaults (``docs/methods.md`` §6 has the full table):
+    follows the same real S&P 500 path (excess returns over the published file's ``rf``, OLS on its
+    ``mkt_rf``; ``docs/methods.md`` §6.3 has the tables, for the default seed and two others).
 
-    - no NaN month in any of the 54 CJS and 18 HKM series;
-    - every HKM beta within 0.09 of the published one (calls 0.92 → 0.59 for 0.84 → 0.57; puts
-      1.17 → 1.03 for 1.15 → 0.95);
-    - mean returns fall with moneyness for calls and for puts (rank correlation −1), and the put mean
-      exceeds the call mean at all nine moneyness levels;
-    - every HKM monthly sd within 5% of the published one.
+    Kept from version 3, on all three seeds: no NaN month in any of the 54 CJS and 18 HKM series; every
+    HKM beta within 0.10 of the published one (worst 0.090); every monthly sd within 12%; mean returns falling with
+    moneyness for calls and for puts, the put mean above the call mean at every level; call skewness
+    rising with moneyness and every put series left-skewed.
+
+    Version 5 (VP 1.25 → 1.20, c₃₀ 4 → 3, λ 0.985 → 0.99, the two surface shocks): the put premium at
+    0.900 falls from 1.83 to 1.32% a month (published 1.00), the out-of-the-money call means rise from
+    −0.88 to −0.31 (published −0.26), every mean is within 0.41 of the published one (0.86 before) and
+    the GRS F of the CAPM on the 18 HKM series (1996–2018, report 04) falls from 109 to 55 (published
+    1986–2012: 4.39). The shocks give the out-of-the-money series most of the published residual risk
+    (residual sd on ``mkt_rf`` within 25% for puts 0.900–0.950 and calls 1.000–1.100, R² within 0.08
+    for calls 1.025–1.075); all but the out-of-the-money calls now sit 0.29–0.41% a month above the
+    published means, the common part below.
+
+    What no parameter of a surface can reach: the published series share a part that put–call parity
+    rules out for any IV surface. At the money, the leverage-adjusted call and short put together are
+    a forward on the index (their option parts cancel); in the published data that pair has a CAPM
+    alpha of −0.32% a month and a residual sd of 1.68%, against about 0 and 0.8% (the S&P 500 against
+    the CRSP market) for any surface with parity at the pricing rate. So the in-the-money calls
+    (0.900–0.975) and the at- and in-the-money puts (0.975–1.100) stay 0.3–0.4% a month above the
+    published means and 25–45% below their residual sd; a surface lever that lowers one raises the other.
 
     Version 2 (λ = 0.94, VP = 1.1, R = 1.5, Λ = 0.08, news 1.4/0.6) gave put betas 1.36 → 1.02 and
-    put means that rose with moneyness. Two features of the published series the model does not
-    reproduce: their levels of mean returns (most portfolios earn 0.3–0.8% a month more here, the
-    out-of-the-money calls up to 0.6% less) and a
-    common gap in betas (ours 0.05–0.09 higher for calls and puts alike), which no lever of an IV surface
-    moves in the same direction for long calls and short puts.
+    put means that rose with moneyness. A common gap in betas remains (ours up to 0.09 higher for calls
+    and puts alike), which no lever of an IV surface moves in the same direction for long calls and
+    short puts.
 
 Clean world (:meth:`SyntheticPanelSpec.clean_world`): flat σ, no noise, no defects, no missing quotes,
 no tick rounding (mid = Black–Scholes price at the pricing rate r exactly, IV = σ) — the "Black–Scholes
@@ -241,6 +300,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.signal import lfilter
 from scipy.special import ndtr, ndtri
 
 from asset_pricing.options.bsm import bs_delta, bs_price, implied_volatility
@@ -268,7 +328,7 @@ DEFECT_TARGET_STEP: dict[str, int] = {
 MISSING_QUOTE = "missing_quote"
 DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
 TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
-GENERATOR_VERSION = 4  # bump when the algorithm changes, so the pull stage regenerates stale files
+GENERATOR_VERSION = 5  # bump when the algorithm changes, so the pull stage regenerates stale files
 QUOTE_FILE_COLUMNS: tuple[str, ...] = RAW_QUOTE_COLUMNS + CONTRACT_FLAG_COLUMNS  # a year's quote file, in this order
 STANDARD_ROOT, WEEKLY_ROOT = "SPX", "SPXW"
 WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR = "w", None
@@ -280,6 +340,7 @@ SPREAD_NOISE = 0.25  # sd of the log deviation of a quoted spread from 0.10 + 4%
 STRIKE_SEQUENCE_STEP = (5.0 + np.sqrt(5.0)) / 10.0  # α of the Kronecker sequence; α and 5α mod 1 are golden
 # salts that decorrelate the contracts' persistent draws (IV noise, call and put spreads) from the sampling
 IV_NOISE_SALT, CALL_SPREAD_SALT, PUT_SPREAD_SALT = 0x2545F4914F6CDD1D, 0x369DEA0F31A53F85, 0x1B873593CC9E2D51
+SURFACE_SHOCK_SALT = 0x5851F42D4C957F2D  # the stream of the surface's level and skew shocks (one draw per trading day)
 FloatArray = NDArray[np.float64]
 
 
@@ -287,13 +348,13 @@ FloatArray = NDArray[np.float64]
 class VolatilitySurface:
     """Parameters of the implied-volatility surface (see the module docstring for the formula)."""
 
-    variance_premium: float = 1.25
-    ewma_lambda: float = 0.985
+    variance_premium: float = 1.20
+    ewma_lambda: float = 0.99
     down_news_weight: float = 1.2
     up_news_weight: float = 0.8
     mean_reversion_per_year: float = 3.0
     skew_30d: float = -2.2
-    curvature_30d: float = 4.0
+    curvature_30d: float = 3.0
     maturity_exponent: float = 0.4
     reference_volatility: float = 0.2
     skew_level_exponent: float = 0.75
@@ -305,6 +366,10 @@ class VolatilitySurface:
     leverage_cap: float = 0.05
     quote_noise: float = 0.01
     persistent_noise_share: float = 0.75
+    level_shock_sd: float = 0.05
+    level_shock_halflife_days: float = 10.0
+    skew_shock_sd: float = 0.3
+    skew_shock_halflife_days: float = 20.0
     flat_volatility: float | None = None
 
 
@@ -441,12 +506,14 @@ def daily_rf_annual(dates: pd.DatetimeIndex, rf_monthly: pd.DataFrame) -> pd.Ser
 def synthetic_market(
     spec: SyntheticPanelSpec, closes: pd.Series | None = None, rf_monthly: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, float]:
-    """Per trading day of the window: close, rf_annual, r, q, variance (annualized EWMA), trend_gap.
+    """Per trading day of the window: close, rf_annual, r, q, variance (annualized EWMA), trend_gap,
+    level_shock and skew_shock (:func:`surface_shocks`).
 
     rf_annual = y is the T-bill effective annual rate (cash accrual, docs/methods.md §5); r = log1p(y) +
     ``spec.pricing_rate_spread`` is the continuous rate the options are priced with (module docstring).
     ``closes`` defaults to the embedded S&P 500 index and ``rf_monthly`` to the embedded RF series; the
-    EWMA variance and the trend use the whole close history before the window as warm-up. Also returns
+    EWMA variance, the trend and the surface shocks use the whole close history before the window as
+    warm-up (so a day's values do not depend on the window). Also returns
     the long-run annualized variance θ (mean of the EWMA's weighted 252·r² over the whole history).
     """
     if closes is None or rf_monthly is None:
@@ -471,6 +538,7 @@ def synthetic_market(
             f"embedded S&P 500 closes ({closes.index[0]:%Y-%m-%d} … {closes.index[-1]:%Y-%m-%d})."
         )
     rf_annual = daily_rf_annual(dates, rf_monthly)
+    level_shock, skew_shock = surface_shocks(len(closes), surface, spec.seed)
     market = pd.DataFrame(
         {
             "close": closes[in_window].to_numpy(),
@@ -479,10 +547,52 @@ def synthetic_market(
             "q": spec.dividend_yield,
             "variance": variance[in_window].to_numpy(),
             "trend_gap": (log_close - trend)[in_window].to_numpy(),
+            "level_shock": level_shock[in_window],
+            "skew_shock": skew_shock[in_window],
         },
         index=dates,
     )
     return market, float(news.iloc[1:].mean())
+
+
+def ar1_path(innovations: FloatArray, sd: float, halflife_days: float) -> FloatArray:
+    """Stationary Gaussian AR(1) path from standard normal ``innovations`` (one per trading day).
+
+    x_0 = sd·z_0, x_t = φ·x_{t−1} + sd·√(1 − φ²)·z_t with φ = 2^(−1/halflife_days): every x_t has sd
+    ``sd`` and a shock loses half its size in ``halflife_days`` trading days.
+    """
+    z = np.asarray(innovations, dtype=np.float64)
+    if len(z) == 0 or sd == 0:
+        return np.zeros(len(z))
+    phi = 2.0 ** (-1.0 / halflife_days)
+    start = sd * z[0]
+    rest = lfilter([sd * np.sqrt(1.0 - phi**2)], [1.0, -phi], z[1:], zi=[phi * start])[0]
+    return np.concatenate([[start], rest])
+
+
+def surface_shocks(n_days: int, surface: VolatilitySurface, seed: int) -> tuple[FloatArray, FloatArray]:
+    """The surface's level and skew shocks on ``n_days`` trading days (module docstring, "Implied volatility
+    surface"): two independent stationary AR(1) paths (:func:`ar1_path`), unrelated to the index, drawn
+    from their own random stream of ``seed`` (so adding them leaves every other draw of the panel as it was)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SURFACE_SHOCK_SALT]))
+    z = rng.standard_normal((2, n_days))
+    return (
+        ar1_path(z[0], surface.level_shock_sd, surface.level_shock_halflife_days),
+        ar1_path(z[1], surface.skew_shock_sd, surface.skew_shock_halflife_days),
+    )
+
+
+def level_shock_loading(tau_days: FloatArray, halflife_days: float) -> FloatArray:
+    """Loading of a τ-day IV on the level shock, 1 at 30 days: m(τ) = g(τ)/g(30), g(τ) = (1 − e^{−kT})/(kT),
+    T = τ/365 and k = ln 2 · 252 / ``halflife_days`` (per year) — the average over the option's life of a
+    shock that decays at rate k, as in the term structure σ̄² of a mean-reverting variance."""
+    k = np.log(2.0) * TRADING_DAYS_PER_YEAR / halflife_days
+
+    def average(tau: FloatArray) -> FloatArray:
+        kT = k * np.asarray(tau, dtype=np.float64) / 365.0
+        return -np.expm1(-kT) / kT
+
+    return average(np.maximum(tau_days, 1.0)) / average(np.array(30.0))
 
 
 def synthetic_underlying(market: pd.DataFrame) -> pd.DataFrame:
@@ -616,9 +726,14 @@ def sampling_intensity(market: pd.DataFrame, expirations: pd.DataFrame, spec: Sy
 # ---------------------------------------------------------------------------------------------------
 def implied_volatility_surface(
     log_moneyness: FloatArray, tau_days: FloatArray, variance: FloatArray, trend_gap: FloatArray,
-    long_run_variance: float, surface: VolatilitySurface,
+    long_run_variance: float, surface: VolatilitySurface, level_shock: FloatArray | float = 0.0, skew_shock: FloatArray | float = 0.0,
 ) -> FloatArray:
-    """Model σ(x, τ, t) of the module docstring (before quote noise); flat when ``flat_volatility`` is set."""
+    """Model σ(x, τ, t) of the module docstring (before quote noise); flat when ``flat_volatility`` is set.
+
+    ``level_shock`` (L_t) and ``skew_shock`` (k_t) are the day's surface shocks of :func:`surface_shocks`
+    (0: none): ln σ gains L_t·m(τ) − ½(sd_L·m(τ))² (:func:`level_shock_loading`; E[e^{…}] = 1) and the
+    skew term s·x becomes s·e^{k_t − ½sd_k²}·x (E[e^{k_t − ½sd_k²}] = 1).
+    """
     if surface.flat_volatility is not None:
         return np.full(np.shape(log_moneyness), surface.flat_volatility)
     T = tau_days / 365.0
@@ -630,8 +745,11 @@ def implied_volatility_surface(
     skew = surface.skew_30d * maturity_scale * level_scale**surface.skew_level_exponent
     curvature = surface.curvature_30d * maturity_scale * level_scale**surface.curvature_level_exponent
     leverage = surface.leverage_ratio * skew * surface.leverage_cap * np.tanh(trend_gap / surface.leverage_cap)
-    log_atm = base_log_atm + leverage
-    shape = skew * log_moneyness + curvature * log_moneyness**2
+    loading = level_shock_loading(tau_days, surface.level_shock_halflife_days)
+    # minus half the variance: e^(level term) has mean 1, so the shock adds risk, not a premium
+    level = level_shock * loading - 0.5 * (surface.level_shock_sd * loading) ** 2
+    log_atm = base_log_atm + leverage + level
+    shape = skew * np.exp(skew_shock - 0.5 * surface.skew_shock_sd**2) * log_moneyness + curvature * log_moneyness**2
     return np.exp(log_atm + surface.wing_cap * np.tanh(shape / surface.wing_cap))
 
 
@@ -760,7 +878,8 @@ def _clean_year_quotes(
     tau = np.maximum(expiry_days - day_days[day], 1).astype(np.float64)  # 0 only the day before a Good Friday: dropped later
     log_moneyness = np.log(moneyness[chosen])
     sigma = implied_volatility_surface(
-        log_moneyness, tau, market["variance"].to_numpy()[day], market["trend_gap"].to_numpy()[day], long_run_variance, spec.surface
+        log_moneyness, tau, market["variance"].to_numpy()[day], market["trend_gap"].to_numpy()[day], long_run_variance, spec.surface,
+        market["level_shock"].to_numpy()[day], market["skew_shock"].to_numpy()[day],
     )
     if spec.surface.quote_noise > 0:
         rho = spec.surface.persistent_noise_share
@@ -1017,7 +1136,8 @@ def _pm_settled_quotes(
     tau = np.maximum(expiry_trading_days(exdate_days, calendar_days) - day_days[day], 1).astype(np.float64)
     log_moneyness = np.log(strike / closes[day])
     sigma = implied_volatility_surface(
-        log_moneyness, tau, days["variance"].to_numpy()[day], days["trend_gap"].to_numpy()[day], long_run_variance, spec.surface
+        log_moneyness, tau, days["variance"].to_numpy()[day], days["trend_gap"].to_numpy()[day], long_run_variance, spec.surface,
+        days["level_shock"].to_numpy()[day], days["skew_shock"].to_numpy()[day],
     )
     rho = spec.surface.persistent_noise_share
     noise = np.sqrt(rho) * contract_normal(exdate_days, strike, spec.seed, WEEKLY_NOISE_SALT) + np.sqrt(1.0 - rho) * rng.standard_normal(len(day))
