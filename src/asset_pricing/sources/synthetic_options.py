@@ -852,6 +852,29 @@ def stored_expiration_days(exdate_days: NDArray[np.int64], quirks: ContractQuirk
     return exdate_days + (exdate_days < cutoff).astype(np.int64)
 
 
+def _opprcd_columns(
+    secid: int, date: NDArray, exdate_days: NDArray[np.int64], strike: FloatArray, is_call: NDArray[np.bool_],
+    bid: FloatArray, offer: FloatArray, volume: NDArray[np.int64], open_interest: NDArray[np.int64],
+    vendor_iv: FloatArray, delta: FloatArray, optionid: NDArray[np.int64],
+) -> dict[str, Any]:
+    """The OptionMetrics ``opprcd`` columns of priced quotes, in file order (docs/methods.md §3.1): exdate
+    as stored (integer day numbers), strike × 1000, categorical cp_flag."""
+    return {
+        "secid": np.full(len(strike), secid, dtype=np.int64),
+        "date": date,
+        "exdate": (exdate_days * 86_400 * 10**9).astype("datetime64[ns]"),
+        "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
+        "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
+        "best_bid": bid,
+        "best_offer": offer,
+        "volume": volume,
+        "open_interest": open_interest,
+        "impl_volatility": vendor_iv,
+        "delta": delta,
+        "optionid": optionid,
+    }
+
+
 def _clean_year_quotes(
     market: pd.DataFrame, expirations: pd.DataFrame, intensity: float, long_run_variance: float,
     spec: SyntheticPanelSpec, rng: np.random.Generator, calendar_days: NDArray[np.int64] | None = None,
@@ -922,18 +945,8 @@ def _clean_year_quotes(
     volume, open_interest = _trading_activity(log_moneyness, listed_tau, rng)
     quotes = frame_of_columns(  # each column its own block: no consolidated copy of the year
         {
-            "secid": np.full(len(day), spec.secid, dtype=np.int64),
-            "date": date,
-            "exdate": (stored_exdate * 86_400 * 10**9).astype("datetime64[ns]"),
-            "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
-            "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
-            "best_bid": bid,
-            "best_offer": offer,
-            "volume": volume,
-            "open_interest": open_interest,
-            "impl_volatility": vendor_iv,
-            "delta": bs_delta(S, strike, T, r, q, vendor_iv, is_call),
-            "optionid": optionid,
+            **_opprcd_columns(spec.secid, date, stored_exdate, strike, is_call, bid, offer, volume, open_interest, vendor_iv,
+                              bs_delta(S, strike, T, r, q, vendor_iv, is_call), optionid),
             # helper columns (dropped before writing)
             "_close": S, "_r": r, "_q": q, "_T": T, "_tau": listed_tau, "_strike": strike, "_is_call": is_call, "_pair": pair,
             "_exdate_days": stored_exdate, "_expiry_days": expiry_days, "_listed_exdate_days": exdate_days,
@@ -1152,18 +1165,9 @@ def _pm_settled_quotes(
     volume, open_interest = _trading_activity(log_moneyness, tau, rng)
     return frame_of_columns(
         {
-            "secid": np.full(len(day), spec.secid, dtype=np.int64),
-            "date": days.index.to_numpy()[day],
-            "exdate": (exdate_days * 86_400 * 10**9).astype("datetime64[ns]"),
-            "cp_flag": pd.Categorical.from_codes(np.where(is_call, 0, 1), dtype=CP_DTYPE),
-            "strike_price": np.round(strike * STRIKE_SCALE).astype(np.int64),
-            "best_bid": bid,
-            "best_offer": offer,
-            "volume": volume,
-            "open_interest": open_interest,
-            "impl_volatility": vendor_iv,
-            "delta": bs_delta(S, strike, T, r, q, vendor_iv, is_call),
-            "optionid": contract_optionid(exdate_days, strike, is_call) + WEEKLY_OPTIONID_OFFSET,
+            **_opprcd_columns(spec.secid, days.index.to_numpy()[day], exdate_days, strike, is_call, bid, offer, volume,
+                              open_interest, vendor_iv, bs_delta(S, strike, T, r, q, vendor_iv, is_call),
+                              contract_optionid(exdate_days, strike, is_call) + WEEKLY_OPTIONID_OFFSET),
             "_close": S, "_r": r, "_q": q, "_T": T, "_tau": tau, "_strike": strike, "_is_call": is_call, "_pair": -1,
             "_exdate_days": exdate_days, "_expiry_days": expiry_trading_days(exdate_days, calendar_days), "_copy": 0,
             "_class": np.int8(1), "_expiry_indicator": _expiry_indicator_column(expiry == WEEKLY_EXPIRY),
