@@ -27,8 +27,8 @@ from asset_pricing.bench.measure import BenchmarkError
 from asset_pricing.io import DataValidationError
 from asset_pricing.options.stage_portfolios import SETTINGS_READ as OPTION_PORTFOLIO_SETTINGS
 from asset_pricing.options.stage_portfolios import (
-    build_option_portfolios, compare_with_published_series, option_portfolio_inputs, option_portfolio_targets, published_comparison_inputs,
-    published_comparison_target,
+    build_option_portfolios, compare_with_published_series, month_cut_target, option_portfolio_inputs, option_portfolio_targets,
+    published_comparison_inputs, published_comparison_target,
 )
 from asset_pricing.options.stage_quotes import filter_options, filter_options_file_dep, filter_options_targets
 from asset_pricing.paths import project_paths
@@ -217,11 +217,11 @@ def task_option_portfolios():
 
 
 def task_option_published_comparison():
-    """Put this build's 18 HKM series beside He-Kelly-Manela's published ones (mean, sd, beta, skewness by moneyness)."""
+    """Put this build's 18 HKM series beside He-Kelly-Manela's published ones (mean, sd, beta, residual risk; which days a month holds)."""
     return {
         "actions": [_run(compare_with_published_series)],
         "file_dep": published_comparison_inputs(P) + _code("options/published.py", "options/stage_portfolios.py"),
-        "targets": [published_comparison_target(P)],
+        "targets": [published_comparison_target(P), month_cut_target(P)],
         "clean": True,
     }
 
@@ -250,7 +250,7 @@ STAGE_OUTPUTS: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     "volmanaged": (volmanaged_targets(P), tuple(VOLMANAGED_SETTINGS)),
     "option_quotes": (filter_options_targets(P, CFG), FILTER_SETTINGS),
     "option_portfolios": (option_portfolio_targets(P), tuple(OPTION_PORTFOLIO_SETTINGS)),
-    "option_published_comparison": ([published_comparison_target(P)], ()),
+    "option_published_comparison": ([published_comparison_target(P), month_cut_target(P)], ()),
     "pricing": (pricing_targets(P), tuple(PRICING_SETTINGS)),
 }
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

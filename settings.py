@@ -84,6 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SYNTHETIC_DEFECT_SHARE", "float", "0.002", "Share of synthetic quotes planted with each kind of defect.", group="options"),
     Setting("SYNTHETIC_MISSING_SHARE", "float", "0.01", "Share of synthetic contract-days whose quote is missing.", group="options"),
     Setting("MAX_FILL_SHARE", "float", "1.0", "Opt-in: a portfolio-day whose filled (model-priced) weight exceeds this is NaN; 1.0 keeps every day, as CJS do.", group="options"),
+    Setting("OPTION_MONTHS", "choice", "first_to_last", "Days a monthly option return compounds: first_to_last (from the first to the last trading day's close, as the published CJS/HKM series; the turn-of-month day belongs to no month) | calendar (every daily return in the month it is earned).", ("first_to_last", "calendar"), group="options"),
     Setting("ALLOW_PARTIAL_MONTHS", "bool", "false", "Compound the valid days of a month with a NaN day instead of a NaN month.", group="options"),
     Setting("OPTIONS_ENGINE", "choice", "pandas", "Engine for the option stages: pandas (one machine) | dask (year partitions on a cluster).", ("pandas", "dask"), group="options"),
     Setting("DASK_SCHEDULER_ADDRESS", "str", "", "Address of an existing dask scheduler; empty = start a local cluster.", group="options"),

@@ -393,9 +393,12 @@ def test_month_without_quotes_is_nan_even_with_partial_months_allowed():
     quotes = quotes[quotes["date"].dt.month != 2]
     daily = pf.daily_portfolio_returns(quotes, underlying, NO_FITS, underlying.index, 0.5)
     for allow in (False, True):
-        monthly = pf.compound_monthly(daily, allow).set_index(["portfolio_id", "date"])["return"].unstack("portfolio_id")
-        assert monthly.loc["2010-02-28"].isna().all()
-        assert monthly.loc["2010-04-30"].notna().all()
+        for months in pf.MONTH_CONVENTIONS:
+            monthly = pf.compound_monthly(daily, allow, months=months).set_index(["portfolio_id", "date"])["return"].unstack("portfolio_id")
+            assert monthly.loc["2010-02-28"].isna().all()
+            assert monthly.loc["2010-04-30"].notna().all()
+            # Feb 26 -> Mar 1 (no quote at t) is March's first-day return: it NaNs a calendar March only.
+            assert monthly.loc["2010-03-31"].isna().all() == (months == pf.MONTHS_CALENDAR and not allow)
     # Jan 29 -> Feb 1 has no quote at t+1 (all filled) and Feb 26 -> Mar 1 has none at t: both NaN.
     by_date = daily.set_index(["portfolio_id", "date"])["return"].unstack("portfolio_id")
     assert by_date.loc["2010-02-01"].isna().all() and by_date.loc["2010-03-01"].isna().all()
@@ -405,20 +408,51 @@ def test_month_without_quotes_is_nan_even_with_partial_months_allowed():
 # --------------------------------------------------------------------------------------------------
 # Monthly compounding and HKM
 # --------------------------------------------------------------------------------------------------
-def _daily(returns, dates, portfolio_id="cjs_C_1000_30"):
-    return pd.DataFrame({"portfolio_id": portfolio_id, "date": pd.to_datetime(dates), "return": returns})
+def _daily(returns, dates, portfolio_id="cjs_C_1000_30", first_formation="2020-01-29"):
+    """Daily returns earned on ``dates``, each formed on the previous one (the first on ``first_formation``)."""
+    earned = pd.to_datetime(dates)
+    formed = pd.DatetimeIndex([pd.Timestamp(first_formation), *earned[:-1]])
+    return pd.DataFrame({"portfolio_id": portfolio_id, "date": earned, "return": returns, "formation_date": formed})
 
 
 def test_month_with_a_nan_day_is_nan_unless_partial_months_are_allowed():
     daily = _daily([0.01, np.nan, 0.02, 0.03], ["2020-01-30", "2020-01-31", "2020-02-03", "2020-02-04"])
-    strict = pf.compound_monthly(daily, allow_partial_months=False).set_index("date")
-    partial = pf.compound_monthly(daily, allow_partial_months=True).set_index("date")
+    strict = pf.compound_monthly(daily, allow_partial_months=False, months=pf.MONTHS_CALENDAR).set_index("date")
+    partial = pf.compound_monthly(daily, allow_partial_months=True, months=pf.MONTHS_CALENDAR).set_index("date")
     assert np.isnan(strict.loc["2020-01-31", "return"])
     assert partial.loc["2020-01-31", "return"] == pytest.approx(0.01)
     assert partial.loc["2020-01-31", ["n_days", "n_missing_days"]].tolist() == [1, 1]
     for table in (strict, partial):
         assert table.loc["2020-02-29", "return"] == pytest.approx(1.02 * 1.03 - 1)
         assert table.loc["2020-02-29", "n_days"] == 2
+
+
+def test_first_to_last_months_leave_the_return_into_the_first_day_out():
+    # Earned Jan 30, Jan 31, Feb 3 (formed Jan 31: the return into February's first day), Feb 4, Feb 28,
+    # Mar 2 (formed Feb 28), Mar 3. The first January return was formed Jan 29, inside January.
+    dates = ["2020-01-30", "2020-01-31", "2020-02-03", "2020-02-04", "2020-02-28", "2020-03-02", "2020-03-03"]
+    daily = _daily([0.01, 0.02, 0.05, -0.01, 0.03, -0.04, 0.02], dates)
+    cut = pf.compound_monthly(daily, allow_partial_months=False, months=pf.MONTHS_FIRST_TO_LAST).set_index("date")
+    calendar = pf.compound_monthly(daily, allow_partial_months=False, months=pf.MONTHS_CALENDAR).set_index("date")
+    assert cut.loc["2020-01-31", "return"] == pytest.approx(1.01 * 1.02 - 1)
+    assert cut.loc["2020-02-29", "return"] == pytest.approx(0.99 * 1.03 - 1)  # Feb 3's +5% belongs to no month
+    assert cut.loc["2020-03-31", "return"] == pytest.approx(0.02)
+    assert cut["n_days"].tolist() == [2, 2, 1] and cut["n_missing_days"].tolist() == [0, 0, 0]
+    assert calendar.loc["2020-02-29", "return"] == pytest.approx(1.05 * 0.99 * 1.03 - 1)
+    assert calendar.loc["2020-03-31", "return"] == pytest.approx(0.96 * 1.02 - 1)
+    # A NaN on the left-out day leaves the month whole; on a calendar month it makes the month NaN.
+    holed = daily.assign(**{"return": daily["return"].mask(daily["date"] == "2020-02-03")})
+    assert pf.compound_monthly(holed, False, months=pf.MONTHS_FIRST_TO_LAST).set_index("date").loc["2020-02-29", "return"] == pytest.approx(0.99 * 1.03 - 1)
+    assert np.isnan(pf.compound_monthly(holed, False, months=pf.MONTHS_CALENDAR).set_index("date").loc["2020-02-29", "return"])
+
+
+def test_first_to_last_months_need_the_formation_date_and_a_known_convention():
+    daily = _daily([0.01, 0.02], ["2020-01-30", "2020-01-31"])
+    with pytest.raises(DataValidationError, match=r"^daily portfolio returns: missing column\(s\) formation_date"):
+        pf.compound_monthly(daily.drop(columns="formation_date"), False, months=pf.MONTHS_FIRST_TO_LAST)
+    assert pf.compound_monthly(daily.drop(columns="formation_date"), False, months=pf.MONTHS_CALENDAR)["return"].iloc[0] == pytest.approx(1.01 * 1.02 - 1)
+    with pytest.raises(ValueError, match="OPTION_MONTHS"):
+        pf.compound_monthly(daily, False, months="weekly")
 
 
 def test_hkm_is_the_mean_of_the_three_maturities_and_nan_when_one_is_missing():
@@ -469,7 +503,9 @@ def test_stage_keeps_the_year_boundary_day_and_matches_one_pass_over_the_panel()
     assert list(hkm.columns) == ["portfolio_id", "date", "return"]
     assert cjs.attrs["data_source"] == hkm.attrs["data_source"] == "synthetic option quotes"
     january = cjs[cjs["date"] == "2011-01-31"].set_index("portfolio_id")
-    assert (january["n_days"] == daily[daily["date"].dt.to_period("M") == "2011-01"].groupby("portfolio_id").size()).all()
+    earned_in_january = daily[daily["date"].dt.to_period("M") == "2011-01"].groupby("portfolio_id").size()
+    # By default (OPTION_MONTHS=first_to_last) the Dec 31 -> Jan 3 return belongs to no month.
+    assert (january["n_days"] == earned_in_january - 1).all() and (earned_in_january == 21).all()
     assert january["return"].notna().all()
 
 

@@ -322,11 +322,11 @@ def test_missing_columns_name_the_input():
 @pytest.mark.filterwarnings("error")  # no deprecated pandas frequency alias
 def test_monthly_counts_are_integers_and_bad_input_is_named():
     daily = pd.DataFrame({"portfolio_id": "cjs_C_1000_30", "date": pd.to_datetime(["2020-01-30", "2020-01-31"]), "return": [0.01, np.nan]})
-    monthly = pf.compound_monthly(daily, allow_partial_months=True)
+    monthly = pf.compound_monthly(daily, allow_partial_months=True, months=pf.MONTHS_CALENDAR)
     assert monthly["n_days"].dtype == np.int64 and monthly["n_missing_days"].dtype == np.int64
     assert monthly[["return", "n_days", "n_missing_days"]].iloc[0].tolist() == [pytest.approx(0.01), 1, 1]
     with pytest.raises(DataValidationError, match=r"^daily portfolio returns: missing column\(s\) return"):
-        pf.compound_monthly(daily.drop(columns="return"), allow_partial_months=True)
+        pf.compound_monthly(daily.drop(columns="return"), allow_partial_months=True, months=pf.MONTHS_CALENDAR)
     with pytest.raises(DataValidationError, match=r"^CJS monthly returns: missing column\(s\) return"):
         pf.hkm_portfolio_returns(monthly.drop(columns="return"))
     unknown = monthly.assign(portfolio_id="cjs_C_1000_45")

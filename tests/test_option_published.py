@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asset_pricing.options.published import compare_with_published, hkm_ids, series_facts
+from asset_pricing.options.published import compare_with_published, hkm_ids, index_month_pieces, month_cut_loadings, series_facts
 from asset_pricing.sources.published import load_hkm_published, published_option_returns
 
 
@@ -68,3 +68,53 @@ def test_a_build_after_2012_has_nothing_to_compare_and_says_so(published):
     build = pd.DataFrame({"portfolio_id": np.repeat(hkm_ids(), 2), "date": np.tile(pd.to_datetime(["2015-01-31", "2015-02-28"]), 18), "return": 0.01})
     table = compare_with_published(build, published, real_quotes=True, data_source="OptionMetrics (WRDS)")
     assert (table["months"] == 0).all() and table["beta_build"].isna().all()
+
+
+# --------------------------------------------------------------------------------------------------
+# Which days a published month compounds (docs/methods.md §4.5)
+# --------------------------------------------------------------------------------------------------
+def test_index_month_pieces_split_the_calendar_month_at_the_first_close():
+    close = pd.Series([100.0, 102.0, 101.0, 110.0, 99.0],
+                      index=pd.to_datetime(["2020-01-30", "2020-01-31", "2020-02-03", "2020-02-28", "2020-03-02"]))
+    pieces = index_month_pieces(close)
+    assert np.isnan(pieces.loc["2020-01-31", "first_day"])
+    assert pieces.loc["2020-01-31", "first_to_last"] == pytest.approx(0.02)
+    assert pieces.loc["2020-02-29", "first_day"] == pytest.approx(101 / 102 - 1)
+    assert pieces.loc["2020-02-29", "first_to_last"] == pytest.approx(110 / 101 - 1)
+    assert (1 + pieces.loc["2020-02-29"]).prod() - 1 == pytest.approx(110 / 102 - 1)  # the calendar month
+    assert pieces.loc["2020-03-31", "first_to_last"] == 0.0 and pieces.loc["2020-03-31", "first_day"] == pytest.approx(99 / 110 - 1)
+
+
+def test_month_cut_loadings_tell_a_first_to_last_month_from_a_calendar_month():
+    rng = np.random.default_rng(5)
+    months = pd.period_range("2000-01", periods=120, freq="M").to_timestamp(how="end").normalize()
+    pieces = pd.DataFrame({"first_to_last": rng.normal(0.006, 0.04, 120), "first_day": rng.normal(0.002, 0.01, 120)}, index=months)
+    rf = pd.Series(0.002, index=months)
+    noise = rng.normal(0, 0.002, 120)
+    cut = rf + 1.2 * pieces["first_to_last"] + noise
+    calendar = rf + 0.8 * ((1 + pieces["first_to_last"]) * (1 + pieces["first_day"]) - 1) + noise
+    mkt_rf = (1 + pieces["first_to_last"]) * (1 + pieces["first_day"]) - 1 - rf
+    table = month_cut_loadings(pd.DataFrame({"cut": cut, "calendar": calendar}), rf, pieces, mkt_rf).set_index("portfolio_id")
+    assert table.loc["cut", "first_to_last"] == pytest.approx(1.2, abs=0.02) and abs(table.loc["cut", "first_day"]) < 0.06
+    assert abs(table.loc["cut", "first_day_t"]) < 3
+    assert table.loc["calendar", "first_day"] == pytest.approx(0.8, abs=0.06) and table.loc["calendar", "first_day_t"] > 20
+    assert table.loc["cut", "resid_sd"] == pytest.approx(0.002, rel=0.15)
+    assert table.loc["cut", "resid_sd_mkt_rf"] > 5 * table.loc["cut", "resid_sd"]  # mkt_rf holds the first day the series misses
+    assert (table["months"] == 120).all()
+
+
+def test_the_published_months_run_from_the_first_to_the_last_trading_day(published):
+    """The evidence for OPTION_MONTHS=first_to_last: on the real S&P 500 closes, every published series loads
+    on the month's first-to-last return and not on its first day's."""
+    from asset_pricing.sources.embedded import load_prices
+
+    window = published.loc["1996-01":"2012-01"]
+    pieces = index_month_pieces(load_prices()["SP500"].loc["1995-12":"2012-01"])
+    table = month_cut_loadings(window[hkm_ids()], window["rf"], pieces, window["mkt_rf"]).set_index("portfolio_id")
+    assert (table["months"] == 193).all()
+    assert table["first_day_t"].abs().max() < 1.5 and table["first_day"].abs().max() < 0.2
+    assert table["first_to_last_t"].min() > 15
+    assert (table["first_to_last"] - table["first_day"]).min() > 0.6
+    assert (table["resid_sd"] < 0.9 * table["resid_sd_mkt_rf"]).all()
+    assert (table.loc[["hkm_C_900", "hkm_P_1100"], "resid_sd"] < 0.5 * table.loc[["hkm_C_900", "hkm_P_1100"], "resid_sd_mkt_rf"]).all()
+    assert pieces.loc["1996-01":"2012-01", "first_day"].mean() == pytest.approx(0.0027, abs=0.0002)  # turn of the month

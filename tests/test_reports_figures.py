@@ -125,7 +125,8 @@ def comparison(correlation: float = np.nan) -> pd.DataFrame:
     for cp, moneyness in (("C", 0.9), ("P", 1.1)):
         rows.append({"portfolio_id": f"hkm_{cp}_{int(moneyness * 1000)}", "cp_flag": cp, "moneyness": moneyness, "first_month": "1996-01",
                      "last_month": "2012-01", "months": 193, "mean_published": 0.002, "mean_build": 0.005, "sd_published": 0.044,
-                     "sd_build": 0.046, "sd_ratio": 0.046 / 0.044, "beta_published": 0.84, "beta_build": 0.92, "skew_published": -0.17,
+                     "sd_build": 0.046, "sd_ratio": 0.046 / 0.044, "beta_published": 0.84, "beta_build": 0.92, "resid_sd_published": 0.0172,
+                     "resid_sd_build": 0.0174, "r2_published": 0.85, "r2_build": 0.86, "skew_published": -0.17,
                      "skew_build": -0.51, "correlation": correlation, "tracking_error": correlation / 100, "data_source": "x"})
     return pd.DataFrame(rows)
 
@@ -133,7 +134,9 @@ def comparison(correlation: float = np.nan) -> pd.DataFrame:
 def test_published_comparison_table_groups_columns_and_shows_the_replication_check_only_with_real_quotes():
     synthetic = report.published_comparison_table(comparison())
     assert synthetic.columns.nlevels == 2 and synthetic.index.tolist() == ["hkm_C_900", "hkm_P_1100"]
-    assert list(synthetic.columns.get_level_values(0).unique()) == ["", "mean, monthly", "sd, monthly", "beta on mkt_rf", "skewness of R − rf"]
+    assert list(synthetic.columns.get_level_values(0).unique()) == [
+        "", "mean, monthly", "sd, monthly", "beta on mkt_rf", "residual sd on mkt_rf", "R² on mkt_rf", "skewness of R − rf"]
+    assert synthetic.loc["hkm_C_900", ("residual sd on mkt_rf", "this build")] == 0.0174
     assert synthetic.loc["hkm_C_900", ("sd, monthly", "this build")] == 0.046
     assert synthetic.loc["hkm_P_1100", ("beta on mkt_rf", "published")] == 0.84
     real = report.published_comparison_table(comparison(correlation=0.9))
@@ -141,6 +144,30 @@ def test_published_comparison_table_groups_columns_and_shows_the_replication_che
     formats = report.published_comparison_formats(real)
     assert formats[("mean, monthly", "published")] == "{:.2%}" and formats[("sd, monthly", "ratio")] == "{:.2f}"
     assert formats[("replication check", "tracking error")] == "{:.2%}" and formats[("", "K/S")] == "{:.3f}"
+    assert formats[("residual sd on mkt_rf", "published")] == "{:.2%}" and formats[("R² on mkt_rf", "this build")] == "{:.2f}"
+
+
+def month_cut(build_first_day: float) -> pd.DataFrame:
+    rows = []
+    for series, first_day in (("published", 0.02), ("build", build_first_day)):
+        for pid, ftl in (("hkm_C_900", 0.93), ("hkm_P_1100", 1.05)):
+            rows.append({"series": series, "portfolio_id": pid, "cp_flag": pid[4], "moneyness": 0.9 if pid[4] == "C" else 1.1,
+                         "first_month": "1996-01", "last_month": "2012-01", "months": 193, "first_to_last": ftl,
+                         "first_to_last_t": 80.0, "first_day": first_day if pid[4] == "C" else -first_day,
+                         "first_day_t": 10 * first_day, "resid_sd": 0.008, "resid_sd_mkt_rf": 0.017, "data_source": "x"})
+    return pd.DataFrame(rows)
+
+
+def test_month_cut_view_and_text_put_published_and_build_side_by_side():
+    shown = report.month_cut_view(month_cut(0.9))
+    assert shown.index.tolist() == ["hkm_C_900", "hkm_P_1100"]
+    assert shown.loc["hkm_C_900", ("loading on the first day", "published")] == 0.02
+    assert shown.loc["hkm_P_1100", ("loading on the first day", "this build")] == -0.9
+    assert shown.loc["hkm_P_1100", ("loading on first → last day", "this build")] == 1.05
+    text = report.month_cut_text(month_cut(0.01))
+    assert "1996-01 … 2012-01 (193 months)" in text and "0.93–1.05 on the first-to-last return" in text
+    assert "−0.02" not in text and "-0.02 to +0.02 on the first day (|t| ≤ 0.2)" in text and "OPTION_MONTHS" in text
+    assert "too few months" in report.month_cut_text(month_cut(0.01).assign(months=2))
 
 
 def test_published_comparison_figure_has_a_facet_per_statistic():

@@ -278,8 +278,11 @@ def market_betas(daily: pd.DataFrame) -> pd.Series:
 
 
 def monthly_means(daily: pd.DataFrame) -> pd.Series:
-    """Mean monthly return per portfolio, compounding the valid days of each month (one year: the months it has)."""
-    monthly = portfolios.compound_monthly(daily[["portfolio_id", "date", "return"]], allow_partial_months=True)
+    """Mean monthly return per portfolio, compounding the valid days of each month (one year: the months it has).
+
+    The mistakes are compared on calendar months: right and wrong variants share the same days, so the
+    month's cut (docs/methods.md §4.5) does not change what a mistake does."""
+    monthly = portfolios.compound_monthly(daily[["portfolio_id", "date", "return"]], allow_partial_months=True, months=portfolios.MONTHS_CALENDAR)
     return monthly.groupby("portfolio_id", sort=False)["return"].mean()
 
 
@@ -383,8 +386,8 @@ def _mean_correlation(right: pd.DataFrame, wrong: pd.DataFrame) -> float:
 
 
 def _largest_monthly_difference(right: pd.DataFrame, wrong: pd.DataFrame, put: bool) -> float:
-    a = portfolios.compound_monthly(right[["portfolio_id", "date", "return"]], allow_partial_months=True)
-    b = portfolios.compound_monthly(wrong[["portfolio_id", "date", "return"]], allow_partial_months=True)
+    a = portfolios.compound_monthly(right[["portfolio_id", "date", "return"]], allow_partial_months=True, months=portfolios.MONTHS_CALENDAR)
+    b = portfolios.compound_monthly(wrong[["portfolio_id", "date", "return"]], allow_partial_months=True, months=portfolios.MONTHS_CALENDAR)
     keep = is_put(pd.Index(a["portfolio_id"])) == put
     return float((b["return"] - a["return"])[keep].abs().max())
 
@@ -394,9 +397,9 @@ def missing_day_findings(cjs_daily: pd.DataFrame, max_fill_share: float = STRICT
     compounded over the remaining days, against the month of every day (the default build)."""
     daily = cjs_daily[["portfolio_id", "date", "return", "fill_share"]]
     strict = daily.assign(**{"return": daily["return"].where(~(daily["fill_share"] > max_fill_share))})
-    full = portfolios.compound_monthly(daily, allow_partial_months=False)
-    skipped = portfolios.compound_monthly(strict, allow_partial_months=True)
-    nan_month = portfolios.compound_monthly(strict, allow_partial_months=False)
+    full = portfolios.compound_monthly(daily, allow_partial_months=False, months=portfolios.MONTHS_CALENDAR)
+    skipped = portfolios.compound_monthly(strict, allow_partial_months=True, months=portfolios.MONTHS_CALENDAR)
+    nan_month = portfolios.compound_monthly(strict, allow_partial_months=False, months=portfolios.MONTHS_CALENDAR)
     affected = skipped["n_missing_days"] > 0
     error = (skipped["return"] - full["return"])[affected]
     nan_days = int(strict["return"].isna().sum() - daily["return"].isna().sum())

@@ -17,7 +17,8 @@ Construction for each trading day t and each of the 54 targets (type C/P × mone
 4. Leverage-adjusted return R = Σ w_i (1/ω_i) r_i + (1 − Σ w_i/ω_i) · rf_{t→t+1} (one formula for calls
    and puts, docs/methods.md §9.2), rf accrued over the calendar days held: (1 + y)^{n/365} − 1 (docs/methods.md §5).
 
-Monthly returns compound the daily ones within each calendar month; HKM averages the three maturities.
+Monthly returns compound the daily ones of each month, by default from the month's first to its last trading
+day as the published series (:func:`compound_monthly`); HKM averages the three maturities.
 All functions are pure (arrays / frames in, arrays / frames out) and vectorized over the whole panel; the
 only Python loop is over the 27 targets of a type, each pass reusing the same buffers (docs/methods.md §4.1).
 
@@ -610,20 +611,42 @@ def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tup
 # --------------------------------------------------------------------------------------------------
 # Monthly compounding and HKM
 # --------------------------------------------------------------------------------------------------
-def compound_monthly(daily: pd.DataFrame, allow_partial_months: bool) -> pd.DataFrame:
-    """Monthly return per portfolio: R_month = Π_d (1 + R_d) − 1 over the calendar month (docs/methods.md §4).
+MONTHS_FIRST_TO_LAST = "first_to_last"
+MONTHS_CALENDAR = "calendar"
+MONTH_CONVENTIONS: tuple[str, ...] = (MONTHS_FIRST_TO_LAST, MONTHS_CALENDAR)
+
+
+def compound_monthly(daily: pd.DataFrame, allow_partial_months: bool, *, months: str) -> pd.DataFrame:
+    """Monthly return per portfolio: R_month = Π_d (1 + R_d) − 1 over the month's days (docs/methods.md §4.5).
+
+    Which daily returns make a month (setting OPTION_MONTHS):
+
+    - ``first_to_last`` (default of the project): the returns formed *and* earned in the month, so the month
+      runs from the close of its first trading day to the close of its last; the return from the last day
+      of month m − 1 to the first day of m belongs to no month. This is how the series Constantinides,
+      Jackwerth and Savov (2013) built and He, Kelly and Manela (2017) published are cut: regressed on the
+      S&P 500's first-to-last return and on its first-day return, they load on the first day with a
+      coefficient of 0 (docs/methods.md §4.5). Needs the ``formation_date`` column.
+    - ``calendar``: every return in the month of ``date`` (the day it is earned), like a stock's month.
 
     A month with any NaN day is NaN unless ``allow_partial_months`` (setting ALLOW_PARTIAL_MONTHS), in
-    which case its valid days are compounded; a month without a valid day is always NaN (never 0).
-    Days belong to the month of ``date`` (the day the return is earned).
+    which case its valid days are compounded; a month without a valid day is always NaN (never 0). A day
+    outside the month's window (``first_to_last``) is neither compounded nor counted as missing.
 
     Returns
     -------
     Columns ``portfolio_id``, ``date`` (calendar month end), ``return``, ``n_days`` (valid days
     compounded) and ``n_missing_days`` (NaN days in the month).
     """
-    require_columns(daily, ["portfolio_id", "date", "return"], "daily portfolio returns")
-    month_end = pd.DatetimeIndex(daily["date"]).to_period("M").to_timestamp(how="end").normalize()
+    if months not in MONTH_CONVENTIONS:
+        raise ValueError(f"months must be one of {MONTH_CONVENTIONS}, got {months!r} (setting OPTION_MONTHS).")
+    required = ["portfolio_id", "date", "return"] + (["formation_date"] if months == MONTHS_FIRST_TO_LAST else [])
+    require_columns(daily, required, "daily portfolio returns")
+    earned = pd.DatetimeIndex(daily["date"]).to_period("M")
+    if months == MONTHS_FIRST_TO_LAST:
+        in_month = np.asarray(pd.DatetimeIndex(daily["formation_date"]).to_period("M") == earned)
+        daily, earned = daily.loc[in_month], earned[in_month]
+    month_end = earned.to_timestamp(how="end").normalize()
     keys = [daily["portfolio_id"].to_numpy(), month_end]
     grouped = daily["return"].groupby(keys, sort=True)
     growth = (1.0 + daily["return"]).groupby(keys, sort=True).prod(min_count=1)

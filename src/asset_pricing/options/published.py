@@ -34,6 +34,10 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "skew_published", "skew_build", "correlation", "tracking_error", "data_source",
 )
 MARKET_COLUMNS: tuple[str, ...] = ("mkt_rf", "rf")
+MONTH_CUT_COLUMNS: tuple[str, ...] = (
+    "portfolio_id", "cp_flag", "moneyness", "first_month", "last_month", "months",
+    "first_to_last", "first_to_last_t", "first_day", "first_day_t", "resid_sd", "resid_sd_mkt_rf",
+)
 
 
 def hkm_ids() -> list[str]:
@@ -99,3 +103,54 @@ def compare_with_published(
             )
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
+
+
+def index_month_pieces(close: pd.Series) -> pd.DataFrame:
+    """Two returns of the index per calendar month (docs/methods.md §4.5), from its daily closes.
+
+    ``first_to_last`` = close on the month's last trading day / close on its first − 1; ``first_day`` =
+    close on the month's first trading day / close on the previous month's last − 1 (NaN for the first
+    month of ``close``). Indexed by month end; (1 + first_day)(1 + first_to_last) − 1 is the calendar month.
+    """
+    close = close.dropna().sort_index()
+    month_end = pd.DatetimeIndex(close.index).to_period("M").to_timestamp(how="end").normalize()
+    by_month = close.groupby(month_end)
+    first, last = by_month.first(), by_month.last()
+    return pd.DataFrame({"first_to_last": last / first - 1.0, "first_day": first / last.shift(1) - 1.0})
+
+
+def month_cut_loadings(returns: pd.DataFrame, rf: pd.Series, index_pieces: pd.DataFrame, mkt_rf: pd.Series) -> pd.DataFrame:
+    """Which days a monthly series compounds, read from its returns (docs/methods.md §4.5).
+
+    For each column of monthly total ``returns``: OLS of R − rf on a constant, the index's
+    ``first_to_last`` and ``first_day`` returns (:func:`index_month_pieces`), on the months all cover. A
+    series that compounds the whole calendar month loads on both about equally (its beta); one cut from
+    the first to the last trading day loads on ``first_day`` with about 0. t-statistics are the usual OLS
+    ones (homoskedastic, n − 3 degrees of freedom); ``resid_sd`` is that regression's residual sd and
+    ``resid_sd_mkt_rf`` the one of R − rf on a constant and ``mkt_rf`` (n − 2), for comparison.
+    """
+    require_columns(index_pieces, ["first_to_last", "first_day"], "index month pieces")
+    rows = []
+    for pid in returns.columns:
+        both = pd.concat({"r": returns[pid], "rf": rf, "mkt_rf": mkt_rf, "ftl": index_pieces["first_to_last"],
+                          "fd": index_pieces["first_day"]}, axis=1).dropna()
+        row: dict[str, object] = {"portfolio_id": pid, "months": len(both)}
+        if pid.startswith("hkm_"):
+            row.update(cp_flag=pid.split("_")[1], moneyness=int(pid.split("_")[2]) / 1000)
+        if len(both) >= 6:
+            y = (both["r"] - both["rf"]).to_numpy()
+            X = np.column_stack([np.ones(len(both)), both["ftl"].to_numpy(), both["fd"].to_numpy()])
+            coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+            resid = y - X @ coef
+            scale = resid @ resid / (len(y) - 3)
+            se = np.sqrt(np.diag(scale * np.linalg.inv(X.T @ X)))
+            Xm = np.column_stack([np.ones(len(both)), both["mkt_rf"].to_numpy()])
+            coef_m, *_ = np.linalg.lstsq(Xm, y, rcond=None)
+            resid_m = y - Xm @ coef_m
+            row.update(
+                first_month=f"{both.index[0]:%Y-%m}", last_month=f"{both.index[-1]:%Y-%m}",
+                first_to_last=coef[1], first_to_last_t=coef[1] / se[1], first_day=coef[2], first_day_t=coef[2] / se[2],
+                resid_sd=float(np.sqrt(scale)), resid_sd_mkt_rf=float(np.sqrt(resid_m @ resid_m / (len(y) - 2))),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=list(MONTH_CUT_COLUMNS))

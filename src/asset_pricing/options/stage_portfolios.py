@@ -6,7 +6,7 @@ days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` (formation sampl
 for exits) per year.
 Writes (DATA_DIR/processed/options/): ``cjs_daily_returns.parquet``, ``cjs_portfolio_returns.parquet``,
 ``hkm_portfolio_returns.parquet``, each with ``df.attrs["data_source"]`` = the label of meta.json.
-Settings read: MAX_FILL_SHARE, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
+Settings read: MAX_FILL_SHARE, OPTION_MONTHS, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
 input files for the task graph).
 
 Each year is one task (:func:`portfolio_year`) mapped over the years by the engine of OPTIONS_ENGINE
@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 DAILY_FILE = "cjs_daily_returns.parquet"
 CJS_MONTHLY_FILE = "cjs_portfolio_returns.parquet"
 HKM_MONTHLY_FILE = "hkm_portfolio_returns.parquet"
-SETTINGS_READ = ("MAX_FILL_SHARE", "ALLOW_PARTIAL_MONTHS")  # for doit's config_changed up-to-date check
+SETTINGS_READ = ("MAX_FILL_SHARE", "OPTION_MONTHS", "ALLOW_PARTIAL_MONTHS")  # for doit's config_changed up-to-date check
 COMPARISON_FILE = "option_published_comparison.csv"
+MONTH_CUT_FILE = "option_month_cut.csv"
 REAL_QUOTE_SOURCES = ("wrds", "files")
 
 
@@ -174,7 +175,8 @@ def daily_returns_by_year(
 def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     """Stage: filtered quotes → CJS daily, CJS monthly (54) and HKM monthly (18) returns.
 
-    Settings: MAX_FILL_SHARE (a portfolio-day whose filled weight exceeds it is NaN),
+    Settings: MAX_FILL_SHARE (a portfolio-day whose filled weight exceeds it is NaN), OPTION_MONTHS (the
+    days a month compounds: first to last trading day, or calendar; docs/methods.md §4.5),
     ALLOW_PARTIAL_MONTHS (compound a month's valid days despite a NaN day), OPTIONS_ENGINE and
     DASK_SCHEDULER_ADDRESS (where the per-year tasks run; same results).
     """
@@ -187,12 +189,12 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
 
     with open_engine(cfg) as engine:
         daily = daily_returns_by_year(paths, underlying, years, cfg["MAX_FILL_SHARE"], engine)
-    cjs_monthly = portfolios.compound_monthly(daily, cfg["ALLOW_PARTIAL_MONTHS"])
+    cjs_monthly = portfolios.compound_monthly(daily, cfg["ALLOW_PARTIAL_MONTHS"], months=cfg["OPTION_MONTHS"])
     hkm_monthly = portfolios.hkm_portfolio_returns(cjs_monthly)
     log.info(
-        "CJS daily: %d portfolio-days, %.1f%% NaN, mean fill share %.3f; monthly: %.1f%% NaN (ALLOW_PARTIAL_MONTHS=%s)",
+        "CJS daily: %d portfolio-days, %.1f%% NaN, mean fill share %.3f; monthly (OPTION_MONTHS=%s): %.1f%% NaN (ALLOW_PARTIAL_MONTHS=%s)",
         len(daily), 100 * daily["return"].isna().mean(), np.nanmean(daily["fill_share"]),
-        100 * cjs_monthly["return"].isna().mean(), cfg["ALLOW_PARTIAL_MONTHS"],
+        cfg["OPTION_MONTHS"], 100 * cjs_monthly["return"].isna().mean(), cfg["ALLOW_PARTIAL_MONTHS"],
     )
     outputs = [daily, cjs_monthly, hkm_monthly]
     for frame in outputs:
@@ -208,17 +210,25 @@ def published_comparison_target(paths: ProjectPaths) -> Path:
     return paths.tables / COMPARISON_FILE
 
 
+def month_cut_target(paths: ProjectPaths) -> Path:
+    """OUTPUT_DIR/tables/option_month_cut.csv: which days the published and this build's months compound."""
+    return paths.tables / MONTH_CUT_FILE
+
+
 def published_comparison_inputs(paths: ProjectPaths) -> list[Path]:
     """Files read by :func:`compare_with_published_series` (doit ``file_dep``)."""
-    return [options_interim(paths) / "meta.json", option_portfolio_targets(paths)[2], raw_published_path(paths)]
+    return [options_interim(paths) / "meta.json", options_interim(paths) / "underlying.parquet", option_portfolio_targets(paths)[2],
+            raw_published_path(paths)]
 
 
 def compare_with_published_series(paths: ProjectPaths, cfg: dict[str, Any] | None = None) -> list[Path]:
-    """Stage: this build's 18 HKM series beside He, Kelly and Manela's published ones (docs/methods.md §6.3).
+    """Stage: this build's 18 HKM series beside He, Kelly and Manela's published ones (docs/methods.md §4.5, §6.3).
 
-    Reads the HKM monthly returns, meta.json (source and label) and the published file pulled into
-    data/raw/published/; writes :func:`published_comparison_target`. Correlation and tracking error are
-    filled only when the quotes are real (OPTIONS_SOURCE wrds or files).
+    Reads the HKM monthly returns, meta.json (source and label), the underlying's daily closes and the
+    published file pulled into data/raw/published/; writes :func:`published_comparison_target` (the
+    facts side by side; correlation and tracking error only when the quotes are real, OPTIONS_SOURCE wrds
+    or files) and :func:`month_cut_target` (each series' loadings on the index's first-to-last and
+    first-day returns of the month, published and build, on the months both cover).
     """
     meta = read_options_meta(paths)
     build = io.read_parquet(option_portfolio_targets(paths)[2])
@@ -234,4 +244,23 @@ def compare_with_published_series(paths: ProjectPaths, cfg: dict[str, Any] | Non
         log.info("this build beside the published HKM series (%s … %s, %d months): max |beta gap| %.3f, max |sd ratio − 1| %.3f",
                  compared["first_month"].iloc[0], compared["last_month"].iloc[0], int(compared["months"].iloc[0]),
                  (compared["beta_build"] - compared["beta_published"]).abs().max(), (compared["sd_ratio"] - 1).abs().max())
-    return [io.write_csv(table, published_comparison_target(paths), index=False)]
+    underlying = io.read_parquet(options_interim(paths) / "underlying.parquet")
+    io.require_columns(underlying, ["close"], str(options_interim(paths) / "underlying.parquet"))
+    cut = month_cut_table(build, published, underlying["close"], data_source=meta["label"])
+    return [io.write_csv(table, published_comparison_target(paths), index=False), io.write_csv(cut, month_cut_target(paths), index=False)]
+
+
+def month_cut_table(build: pd.DataFrame, published: pd.DataFrame, close: pd.Series, *, data_source: str) -> pd.DataFrame:
+    """:func:`~asset_pricing.options.published.month_cut_loadings` of the published and of this build's 18
+    series, on the months both cover (rows ``series`` = published, then build)."""
+    ids = published_series.hkm_ids()
+    wide = build.pivot_table(index="date", columns="portfolio_id", values="return", aggfunc="first").reindex(columns=ids)
+    pieces = published_series.index_month_pieces(close)
+    common = wide.dropna(how="any").index.intersection(published[ids].dropna(how="any").index)
+    frames = []
+    for name, returns in (("published", published[ids]), ("build", wide)):
+        loadings = published_series.month_cut_loadings(returns.loc[common], published["rf"], pieces, published["mkt_rf"])
+        frames.append(loadings.assign(series=name))
+    out = pd.concat(frames, ignore_index=True)
+    out["data_source"] = data_source
+    return out[["series", *published_series.MONTH_CUT_COLUMNS, "data_source"]]

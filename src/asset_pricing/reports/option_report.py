@@ -26,7 +26,9 @@ from matplotlib.ticker import PercentFormatter
 
 from asset_pricing import io
 from asset_pricing.options.portfolios import portfolio_targets, risk_free_holding_return
-from asset_pricing.options.stage_portfolios import option_portfolio_targets, published_comparison_target, quotes_file, read_options_meta
+from asset_pricing.options.stage_portfolios import (
+    month_cut_target, option_portfolio_targets, published_comparison_target, quotes_file, read_options_meta,
+)
 from asset_pricing.paths import ProjectPaths, project_paths
 from asset_pricing.reports.header import options_header
 from asset_pricing.reports.panels import uniform_display, uniform_sentence
@@ -412,7 +414,10 @@ def published_comparison_text(facts: dict[str, Any], label: str) -> str:
     return text
 
 
-COMPARISON_GROUPS: dict[str, str] = {"mean": "mean, monthly", "sd": "sd, monthly", "beta": "beta on mkt_rf", "skew": "skewness of R − rf"}
+COMPARISON_GROUPS: dict[str, str] = {
+    "mean": "mean, monthly", "sd": "sd, monthly", "beta": "beta on mkt_rf", "resid_sd": "residual sd on mkt_rf", "r2": "R² on mkt_rf",
+    "skew": "skewness of R − rf",
+}
 
 
 def published_comparison_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -437,7 +442,7 @@ def published_comparison_table(table: pd.DataFrame) -> pd.DataFrame:
 def published_comparison_formats(shown: pd.DataFrame) -> dict[tuple[str, str], str]:
     """Display formats of :func:`published_comparison_table`: means, sds and tracking error in %, the rest
     with 2–3 decimals."""
-    percent = {COMPARISON_GROUPS["mean"], COMPARISON_GROUPS["sd"]}
+    percent = {COMPARISON_GROUPS["mean"], COMPARISON_GROUPS["sd"], COMPARISON_GROUPS["resid_sd"]}
     formats = {}
     for group, name in shown.columns:
         if name == "K/S" or name == "correlation":
@@ -447,6 +452,49 @@ def published_comparison_formats(shown: pd.DataFrame) -> dict[tuple[str, str], s
         else:
             formats[(group, name)] = "{:.2f}"
     return formats
+
+
+def load_month_cut(paths: ProjectPaths | None = None) -> pd.DataFrame:
+    """``_output/tables/option_month_cut.csv``: each series' loadings on the index's first-to-last and
+    first-day returns of the month, published and this build (:func:`asset_pricing.options.stage_portfolios.month_cut_table`)."""
+    paths = paths or project_paths()
+    return io.read_table(month_cut_target(paths))
+
+
+def month_cut_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The month-cut table as the report shows it: one row per HKM series, published | this build for the
+    first-to-last loading, the first-day loading and its t-statistic."""
+    wide = table.pivot(index="portfolio_id", columns="series", values=["first_to_last", "first_day", "first_day_t"])
+    order = [pid for pid in table["portfolio_id"].drop_duplicates()]
+    names = {"first_to_last": "loading on first → last day", "first_day": "loading on the first day", "first_day_t": "t of the first-day loading"}
+    shown = pd.DataFrame({(names[stat], who if who == "published" else "this build"): wide[(stat, who)]
+                          for stat in names for who in ("published", "build")}).reindex(order)
+    shown.index.name = "portfolio"
+    return shown
+
+
+def month_cut_text(table: pd.DataFrame) -> str:
+    """One paragraph of Markdown: what the loadings say about how the published months and this build's are cut."""
+    compared = table[table["months"] >= 6]
+    if compared.empty:
+        return "This build has too few months in common with the published series to read how their months are cut."
+    published, build = (compared[compared["series"] == who] for who in ("published", "build"))
+    first, last, months = published["first_month"].iloc[0], published["last_month"].iloc[0], int(published["months"].iloc[0])
+    text = (
+        f"Each series' monthly excess return regressed on two returns of the index over {first} … {last} ({months} months): "
+        f"from the month's first to its last trading day's close, and the first trading day's own return (from the previous "
+        f"month's last close). A series that compounds the whole calendar month loads on both alike; the published series load "
+        f"{published['first_to_last'].min():.2f}–{published['first_to_last'].max():.2f} on the first-to-last return and "
+        f"{published['first_day'].min():+.2f} to {published['first_day'].max():+.2f} on the first day (|t| ≤ "
+        f"{published['first_day_t'].abs().max():.1f}): their months run from the first to the last trading day, and the "
+        f"return into the first day belongs to no month. This build"
+    )
+    if build["first_to_last"].notna().any():
+        text += (f" loads {build['first_to_last'].min():.2f}–{build['first_to_last'].max():.2f} and "
+                 f"{build['first_day'].min():+.2f} to {build['first_day'].max():+.2f} (|t| ≤ {build['first_day_t'].abs().max():.1f})")
+    text += (". The setting `OPTION_MONTHS` cuts this build's months: `first_to_last` (the default, as the published "
+             "series) or `calendar` (every day in the month it is earned; `docs/methods.md` §4.5).")
+    return text
 
 
 def plot_published_comparison(table: pd.DataFrame, label: str) -> plt.Figure:
