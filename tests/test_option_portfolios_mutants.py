@@ -125,9 +125,14 @@ def test_exit_quotes_without_a_column_are_named():
 def test_calendar_position_of_dates_outside_the_calendar():
     calendar = np.array([18271, 18274])  # 2020-01-10, 2020-01-13
     dates = pd.to_datetime(["2020-01-09", "2020-01-10", "2020-01-11", "2020-01-13", "2020-01-20"])
-    position, on_calendar = pf.calendar_position(dates, calendar)
+    position, on_calendar = pf.calendar_position(dates, calendar)  # more quotes than calendar days: the lookup table
     assert on_calendar.tolist() == [False, True, False, True, False]
     assert position[on_calendar].tolist() == [0, 1]
+    assert position.tolist() == [0, 0, 1, 1, 1]  # the next trading day's position, the last beyond the calendar
+    for few in (dates[:3], dates[2:]):  # fewer quotes than calendar days: a binary search, the same answers
+        few_position, few_on_calendar = pf.calendar_position(few, calendar)
+        expected = slice(0, 3) if few[0] == dates[0] else slice(2, 5)
+        assert few_position.tolist() == position[expected].tolist() and few_on_calendar.tolist() == on_calendar[expected].tolist()
     position, on_calendar = pf.calendar_position(dates, np.zeros(0, np.int64))
     assert position.tolist() == [0] * 5 and position.dtype == np.int64
     assert on_calendar.tolist() == [False] * 5 and on_calendar.dtype == bool
@@ -190,6 +195,8 @@ def test_quoted_slice_ranges_decode_date_expiry_and_type_with_or_without_times_o
         return out.sort_values(["date", "exdate", "is_call"]).reset_index(drop=True)[list(expected.columns)]
 
     pd.testing.assert_frame_equal(ranges(quotes), expected, check_dtype=False)
+    in_file_order = quotes.iloc[[2, 0, 1, 3, 4]]  # date, calls before puts, exdate: each slice one run of rows
+    pd.testing.assert_frame_equal(ranges(in_file_order), expected, check_dtype=False)
     assert quotes["date"].to_numpy("datetime64[D]").astype(np.int64)[3] % 2 == 1  # an odd day number
     afternoon = pd.Timedelta(hours=15)
     for shifted in (quotes.assign(date=quotes["date"] + afternoon), quotes.assign(exdate=quotes["exdate"] + afternoon)):
@@ -248,7 +255,7 @@ def test_a_quote_with_zero_iv_zero_time_or_zero_elasticity_is_not_held():
 def test_a_cp_flag_other_than_c_or_p_is_named():
     quotes = pd.DataFrame({"cp_flag": ["C", "X"], "date": [FRIDAY, FRIDAY]})
     with pytest.raises(DataValidationError, match=r"^quotes: column 'cp_flag' must be 'C' or 'P', found 'X'\.$"):
-        pf.quote_day_and_validity(quotes, np.array([18271]))
+        pf.quote_day_and_validity(quotes, make_underlying([FRIDAY], [100.0]))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class Construction:
         calendar_days = calendar.index.to_numpy("datetime64[D]").astype(np.int64)
         formation_day = np.flatnonzero(calendar.index.isin(inputs.formation_dates))
         formation_day = formation_day[formation_day < len(calendar) - 1]
-        day, valid, elasticity = portfolios.quote_day_and_validity(inputs.quotes, calendar_days)
+        day, valid, elasticity = portfolios.quote_day_and_validity(inputs.quotes, calendar)
         next_mid = portfolios.next_day_mid(inputs.quotes, day, valid, calendar_days, inputs.exit_quotes)
         is_formation = np.zeros(len(calendar), dtype=bool)
         is_formation[formation_day] = True

@@ -54,10 +54,10 @@ BANDWIDTH_MATURITY_DAYS: float = 10.0
 WEIGHT_FLOOR: float = 0.01
 TARGETS_PER_TYPE: int = len(TARGET_MONEYNESS) * len(TARGET_MATURITY_DAYS)
 
-QUOTE_COLUMNS: tuple[str, ...] = (
-    "date", "exdate", "cp_flag", "optionid", "strike", "moneyness", "tau_days", "T",
-    "mid", "impl_volatility", "close", "r", "q",
-)
+# S_t, r and q of a quote are its day's (the underlying's, docs/methods.md §3.1) and T = tau_days / 365: the
+# construction takes them from the trading calendar instead of reading four more columns per quote.
+QUOTE_COLUMNS: tuple[str, ...] = ("date", "exdate", "cp_flag", "optionid", "strike", "moneyness", "tau_days", "mid", "impl_volatility")
+DAYS_PER_YEAR: float = 365.0
 UNDERLYING_COLUMNS: tuple[str, ...] = ("close", "rf_annual", "r", "q")
 SMILE_COLUMNS: tuple[str, ...] = ("date", "exdate", "cp_flag", "coef_a", "coef_b", "coef_c")
 DAILY_COLUMNS: tuple[str, ...] = (
@@ -121,47 +121,45 @@ class KernelWeights(NamedTuple):
 
 def _floored_kernel_weights_one_target(
     segment_starts: IntArray,
+    segment_lengths: IntArray,
     segment_of_row: IntArray,
     moneyness_scaled: FloatArray,
-    maturity_scaled: FloatArray,
+    maturity_term: FloatArray,
     target_moneyness_scaled: float,
-    target_maturity_scaled: float,
     z2: FloatArray,
-    scratch: FloatArray,
     keep: NDArray[np.bool_],
     weight_floor: float = WEIGHT_FLOOR,
-    maturity_term: FloatArray | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Floored, renormalized weights of one target over day segments of sorted quotes, in reused buffers.
 
-    ``z2``, ``scratch`` (float64) and ``keep`` (bool) have the length of the quotes and are overwritten;
-    ``maturity_term``, when given, is ((τ − τ*)/10)² already computed for the target's maturity (shared
-    by the nine moneyness targets).
+    ``z2`` (float64) and ``keep`` (bool) have the length of the quotes and are overwritten;
+    ``maturity_term`` is ((τ − τ*)/10)² for the target's maturity (shared by the nine moneyness targets).
     Each segment's smallest z² is subtracted before ``exp`` so its nearest quote has w* = 1 exactly: the
     sum is ≥ 1 (no underflow, never 0/0) and the largest normalized weight is 1/Σw*. The floor is
     min(weight_floor, 1/Σw*) so it never drops a segment's heaviest quote (a segment of > 100 equidistant
     quotes keeps them all); ``weight_floor=0`` keeps every quote (the weights before the floor).
+
+    Only the quotes that can pass the floor are divided by Σw*: w*_i ≥ floor·Σw*·(1 − 2⁻⁴⁹) selects a
+    superset of those with w*_i / Σw* ≥ floor (division rounds by at most half an ulp), and the exact test
+    runs on that subset, so the result is that of dividing every quote.
     """
     np.subtract(moneyness_scaled, target_moneyness_scaled, out=z2)
     np.square(z2, out=z2)
-    if maturity_term is None:
-        np.subtract(maturity_scaled, target_maturity_scaled, out=scratch)
-        np.square(scratch, out=scratch)
-        maturity_term = scratch
     np.add(z2, maturity_term, out=z2)
-    segment_lengths = np.diff(np.r_[segment_starts, z2.size])  # per-segment values spread over its rows by np.repeat (a fill, not a gather)
-    np.subtract(z2, np.repeat(np.minimum.reduceat(z2, segment_starts), segment_lengths), out=z2)
+    np.subtract(z2, np.repeat(np.minimum.reduceat(z2, segment_starts), segment_lengths), out=z2)  # np.repeat: a fill, not a gather
     np.multiply(z2, -0.5, out=z2)
     np.exp(z2, out=z2)
     segment_sum = np.add.reduceat(z2, segment_starts)
-    np.divide(z2, np.repeat(segment_sum, segment_lengths), out=z2)
     floor = np.minimum(weight_floor, 1.0 / segment_sum)
-    np.greater_equal(z2, np.repeat(floor, segment_lengths), out=keep)
+    np.greater_equal(z2, np.repeat(floor * segment_sum * (1.0 - 2.0**-49), segment_lengths), out=keep)
     rows = np.flatnonzero(keep)
-    kept = z2[rows]
-    kept_segment = segment_of_row[rows]
-    kept_sum = np.bincount(kept_segment, weights=kept, minlength=len(segment_starts))
-    return rows, kept / kept_sum[kept_segment]
+    rows_segment = segment_of_row[rows]
+    weight = z2[rows] / segment_sum[rows_segment]
+    passes = weight >= floor[rows_segment]
+    if not passes.all():
+        rows, rows_segment, weight = rows[passes], rows_segment[passes], weight[passes]
+    kept_sum = np.bincount(rows_segment, weights=weight, minlength=len(segment_starts))
+    return rows, weight / kept_sum[rows_segment]
 
 
 def kernel_weights(
@@ -198,19 +196,19 @@ def kernel_weights(
             continue
         type_day = day[type_rows]
         segment_starts = np.flatnonzero(np.r_[True, type_day[1:] != type_day[:-1]])
-        segment_of_row = np.cumsum(np.r_[True, type_day[1:] != type_day[:-1]]) - 1
         moneyness_scaled = moneyness[type_rows] / BANDWIDTH_MONEYNESS
         maturity_scaled = tau_days[type_rows] / BANDWIDTH_MATURITY_DAYS
+        segment_lengths = np.diff(np.r_[segment_starts, type_rows.size])
+        segment_of_row = np.repeat(np.arange(segment_starts.size), segment_lengths)
         z2 = np.empty(type_rows.size)
-        scratch = np.empty(type_rows.size)
         keep = np.empty(type_rows.size, dtype=bool)
         target_code = type_code * TARGETS_PER_TYPE
         maturity_terms = [np.square(maturity_scaled - target_tau / BANDWIDTH_MATURITY_DAYS) for target_tau in TARGET_MATURITY_DAYS]
         for target_m in TARGET_MONEYNESS:
-            for target_tau, maturity_term in zip(TARGET_MATURITY_DAYS, maturity_terms):
+            for maturity_term in maturity_terms:
                 rows, weight = _floored_kernel_weights_one_target(
-                    segment_starts, segment_of_row, moneyness_scaled, maturity_scaled,
-                    target_m / BANDWIDTH_MONEYNESS, target_tau / BANDWIDTH_MATURITY_DAYS, z2, scratch, keep, weight_floor, maturity_term,
+                    segment_starts, segment_lengths, segment_of_row, moneyness_scaled, maturity_term, target_m / BANDWIDTH_MONEYNESS,
+                    z2, keep, weight_floor,
                 )
                 parts.append((np.full(rows.size, target_code, dtype=np.int64), type_rows[rows], type_day[rows], weight))
                 target_code += 1
@@ -289,7 +287,12 @@ def calendar_position(dates: pd.Series | NDArray[np.datetime64], calendar_days: 
     quote_days = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
     if not len(calendar_days):
         return np.zeros(len(quote_days), dtype=np.int64), np.zeros(len(quote_days), dtype=bool)
-    position = np.searchsorted(calendar_days, quote_days).clip(max=len(calendar_days) - 1)
+    first, span = int(calendar_days[0]), int(calendar_days[-1]) - int(calendar_days[0]) + 1
+    if len(quote_days) > span:  # many quotes: look the positions up in a table over the calendar's days (a gather, not a search)
+        table = np.searchsorted(calendar_days, np.arange(first, first + span, dtype=np.int64))
+        position = table[np.clip(quote_days - first, 0, span - 1)]
+    else:
+        position = np.searchsorted(calendar_days, quote_days).clip(max=len(calendar_days) - 1)
     return position, calendar_days[position] == quote_days
 
 
@@ -332,12 +335,44 @@ def filled_next_day_price(
     return np.where(alive, price, intrinsic), used_smile
 
 
+SLICE_TAU_BITS = 20  # days to expiry packed into a slice key: |exdate − date| < 2^19 days
+
+
+def slice_keys(date: NDArray[np.datetime64], exdate: NDArray[np.datetime64], is_call: NDArray[np.bool_]) -> IntArray | None:
+    """One int64 per (date, exdate, type) slice, ordered as the quote files (date, then calls before puts, then
+    exdate): ((day number · 2 + is_put) · 2^20 + days to expiry + 2^19); None when a date is not a whole day
+    or an expiry lies 2^19 days away or more (callers then group on the three columns)."""
+    date = np.asarray(date, dtype="datetime64[ns]")
+    exdate = np.asarray(exdate, dtype="datetime64[ns]")
+    date_day, exdate_day = date.astype("datetime64[D]"), exdate.astype("datetime64[D]")
+    tau = (exdate_day - date_day).astype(np.int64)
+    half = 2 ** (SLICE_TAU_BITS - 1)
+    if not ((date_day == date).all() and (exdate_day == exdate).all() and (len(tau) == 0 or (tau.min() >= -half and tau.max() < half))):
+        return None
+    return (date_day.astype(np.int64) * 2 + ~np.asarray(is_call, dtype=bool)) * 2**SLICE_TAU_BITS + (tau + half)
+
+
+def decode_slice_keys(key: IntArray) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64], NDArray[np.bool_]]:
+    """(date, exdate, is_call) of :func:`slice_keys`."""
+    half = 2 ** (SLICE_TAU_BITS - 1)
+    day_and_type = key // 2**SLICE_TAU_BITS
+    day = day_and_type // 2
+    return (day.astype("datetime64[D]").astype("datetime64[ns]"),
+            (day + key % 2**SLICE_TAU_BITS - half).astype("datetime64[D]").astype("datetime64[ns]"), day_and_type % 2 == 0)
+
+
 def _slice_lookup(date: NDArray[np.datetime64], exdate: NDArray[np.datetime64], is_call: NDArray[np.bool_], table: pd.DataFrame) -> IntArray:
     """Row of ``table`` (columns date, exdate, is_call; unique) for each (date, exdate, is_call), −1 if none."""
-    index = pd.MultiIndex.from_arrays([table["date"].to_numpy("datetime64[ns]"), table["exdate"].to_numpy("datetime64[ns]"), table["is_call"].to_numpy(bool)])
+    table_date, table_exdate, table_call = table["date"].to_numpy("datetime64[ns]"), table["exdate"].to_numpy("datetime64[ns]"), table["is_call"].to_numpy(bool)
+    table_keys, keys = slice_keys(table_date, table_exdate, table_call), slice_keys(date, exdate, is_call)
+    if table_keys is not None and keys is not None:
+        index = pd.Index(table_keys)
+    else:
+        index = pd.MultiIndex.from_arrays([table_date, table_exdate, table_call])
+        keys = pd.MultiIndex.from_arrays([np.asarray(date, dtype="datetime64[ns]"), np.asarray(exdate, dtype="datetime64[ns]"), np.asarray(is_call, dtype=bool)])
     if index.has_duplicates:
         raise DataValidationError("smile fits: more than one fit per (date, exdate, cp_flag).")
-    return index.get_indexer(pd.MultiIndex.from_arrays([date, exdate, is_call]))
+    return index.get_indexer(keys)
 
 
 def smile_iv_next_day(
@@ -367,32 +402,28 @@ def smile_iv_next_day(
 def quoted_slice_ranges(quotes: pd.DataFrame, rows: IntArray) -> pd.DataFrame:
     """Moneyness range of the quotes ``rows`` per (date, exdate, type) slice: columns date, exdate, is_call, m_min, m_max.
 
-    Dates that are whole days are grouped on one integer key per quote (day number, days to expiry and
-    type packed into an int64), several times faster than grouping on the three columns.
+    Slices are grouped on one integer key per quote (:func:`slice_keys`). Quotes in the files' order
+    (date, cp_flag, exdate, …) hold each slice in one run of rows: its range is then a reduction over
+    the run (``fmin``/``fmax.reduceat``), without grouping; other orders are grouped by key.
     """
     date = quotes["date"].to_numpy("datetime64[ns]")[rows]
     exdate = quotes["exdate"].to_numpy("datetime64[ns]")[rows]
     is_call = (quotes["cp_flag"] == "C").to_numpy()[rows]
     moneyness = quotes["moneyness"].to_numpy(np.float64)[rows]
-    date_day, exdate_day = date.astype("datetime64[D]"), exdate.astype("datetime64[D]")
-    tau = (exdate_day - date_day).astype(np.int64)
-    whole_days = (date_day == date).all() and (exdate_day == exdate).all()
-    if not (whole_days and (len(rows) == 0 or (tau.min() >= -(2**19) and tau.max() < 2**19))):
+    slice_key = slice_keys(date, exdate, is_call)
+    if slice_key is None:
         grouped = pd.DataFrame({"date": date, "exdate": exdate, "is_call": is_call, "moneyness": moneyness}).groupby(
             ["date", "exdate", "is_call"], sort=False)["moneyness"]
         return pd.DataFrame({"m_min": grouped.min(), "m_max": grouped.max()}).reset_index()
-    slice_key = (date_day.astype(np.int64) * 2**20 + (tau + 2**19)) * 2 + is_call
-    grouped = pd.Series(moneyness).groupby(slice_key, sort=False)
-    m_min, m_max = grouped.min(), grouped.max()
-    key = m_min.index.to_numpy(np.int64)
-    slice_day = key // 2 // 2**20
-    return pd.DataFrame({
-        "date": slice_day.astype("datetime64[D]").astype("datetime64[ns]"),
-        "exdate": (slice_day + key // 2 % 2**20 - 2**19).astype("datetime64[D]").astype("datetime64[ns]"),
-        "is_call": (key % 2).astype(bool),
-        "m_min": m_min.to_numpy(),
-        "m_max": m_max.to_numpy(),
-    })
+    if len(slice_key) and (slice_key[1:] >= slice_key[:-1]).all():
+        starts = np.flatnonzero(np.r_[True, slice_key[1:] != slice_key[:-1]])
+        key, m_min, m_max = slice_key[starts], np.fmin.reduceat(moneyness, starts), np.fmax.reduceat(moneyness, starts)
+    else:
+        grouped = pd.Series(moneyness).groupby(slice_key, sort=False)
+        low, high = grouped.min(), grouped.max()
+        key, m_min, m_max = low.index.to_numpy(np.int64), low.to_numpy(), high.to_numpy()
+    slice_date, slice_exdate, slice_call = decode_slice_keys(key)
+    return pd.DataFrame({"date": slice_date, "exdate": slice_exdate, "is_call": slice_call, "m_min": m_min, "m_max": m_max})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,10 +437,13 @@ def trading_calendar(underlying: pd.DataFrame) -> pd.DataFrame:
     over the calendar days spanned.
     """
     require_columns(underlying, UNDERLYING_COLUMNS, "underlying")
-    valid = underlying["close"].gt(0) & np.isfinite(underlying["close"]) & underlying[["rf_annual", "r", "q"]].notna().all(axis=1)
-    if (~valid).any():
-        log.warning("underlying: %d day(s) without a valid close or rate treated as gaps (first %s)",
-                    int((~valid).sum()), f"{underlying.index[~valid.to_numpy()][0]:%Y-%m-%d}")
+    close = underlying["close"].to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        valid = (close > 0) & np.isfinite(close) & underlying[["rf_annual", "r", "q"]].notna().to_numpy().all(axis=1)
+    if valid.all():
+        return underlying if tuple(underlying.columns) == UNDERLYING_COLUMNS else underlying[list(UNDERLYING_COLUMNS)]
+    log.warning("underlying: %d day(s) without a valid close or rate treated as gaps (first %s)",
+                int((~valid).sum()), f"{underlying.index[~valid][0]:%Y-%m-%d}")
     return underlying.loc[valid, list(UNDERLYING_COLUMNS)]
 
 
@@ -505,7 +539,7 @@ def daily_portfolio_returns(
     calendar_days = calendar.index.to_numpy("datetime64[D]").astype(np.int64)
     formation_day = np.flatnonzero(calendar.index.isin(formation_dates))
     formation_day = formation_day[formation_day < len(calendar) - 1]
-    day, valid, elasticity = quote_day_and_validity(quotes, calendar_days)
+    day, valid, elasticity = quote_day_and_validity(quotes, calendar)
 
     # Per-contract next-day price: one sort over the valid quotes and the exit-only quotes, matched on day + 1.
     next_mid = next_day_mid(quotes, day, valid, calendar_days, exit_quotes)
@@ -576,10 +610,11 @@ def usable_portfolio_days(has_quotes: NDArray[np.bool_], fill_share: FloatArray,
     return has_quotes & (fill_share <= max_fill_share)
 
 
-def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tuple[IntArray, NDArray[np.bool_], FloatArray]:
+def quote_day_and_validity(quotes: pd.DataFrame, calendar: pd.DataFrame) -> tuple[IntArray, NDArray[np.bool_], FloatArray]:
     """Trading-day index of each quote, whether it can be held / price a held contract, and its elasticity.
 
-    ``calendar_days`` are the trading days as integer day numbers (sorted). A quote is valid when its date
+    ``calendar`` is :func:`trading_calendar` of the underlying: S_t, r and q of a quote are its day's there,
+    and T = tau_days / 365 (docs/methods.md §3.1). A quote is valid when its date
     is a trading day, mid > 0, IV > 0, T > 0 and the BSM elasticity ω = Δ S / mid
     (:func:`~asset_pricing.options.bsm.bs_elasticity` with ``price=mid``) is finite and non-zero.
     Invalid quotes are counted in a warning; a cp_flag other than C/P is an error.
@@ -588,17 +623,18 @@ def quote_day_and_validity(quotes: pd.DataFrame, calendar_days: IntArray) -> tup
     bad_type = ~is_call & (quotes["cp_flag"] != "P").to_numpy()
     if bad_type.any():
         raise DataValidationError(f"quotes: column 'cp_flag' must be 'C' or 'P', found {quotes['cp_flag'][bad_type].iloc[0]!r}.")
-    day, on_calendar = calendar_position(quotes["date"], calendar_days)
+    day, on_calendar = calendar_position(quotes["date"], calendar.index.to_numpy("datetime64[D]").astype(np.int64))
     if (~on_calendar).any():
         log.warning("quotes: %d quote(s) on %d day(s) that are not trading days of the underlying are ignored",
                     int((~on_calendar).sum()), len(np.unique(quotes["date"].to_numpy()[~on_calendar])))
     mid = quotes["mid"].to_numpy(np.float64)
     own_iv = quotes["impl_volatility"].to_numpy(np.float64)
-    T = quotes["T"].to_numpy(np.float64)
-    elasticity = bs_elasticity(
-        quotes["close"].to_numpy(np.float64), quotes["strike"].to_numpy(np.float64), T, quotes["r"].to_numpy(np.float64),
-        quotes["q"].to_numpy(np.float64), own_iv, is_call, price=mid,
-    )
+    T = quotes["tau_days"].to_numpy(np.float64) / DAYS_PER_YEAR
+    if len(calendar):  # a quote off the calendar gets a neighbouring day's values: it is not valid either way
+        close, r, q = (calendar[column].to_numpy(np.float64)[day] for column in ("close", "r", "q"))
+    else:
+        close = r = q = np.full(len(quotes), np.nan)
+    elasticity = bs_elasticity(close, quotes["strike"].to_numpy(np.float64), T, r, q, own_iv, is_call, price=mid)
     with np.errstate(invalid="ignore"):
         valid = on_calendar & (mid > 0) & (own_iv > 0) & (T > 0) & np.isfinite(elasticity) & (elasticity != 0)
     unusable = on_calendar & ~valid

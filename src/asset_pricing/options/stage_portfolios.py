@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asset_pricing import io
@@ -108,23 +109,44 @@ def read_columns(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None 
     With ``day``, row groups whose date statistics exclude it are skipped (the quote stage writes row
     groups of 65,536 rows, sorted by date).
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (run the stage that builds it, e.g. `doit`).")
-    try:
-        names = pq.read_schema(path).names
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise io.DataValidationError(f"{path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
-    io.require_columns(pd.DataFrame(columns=names), columns, str(path))
-    filters = None if day is None else [("date", "==", pd.Timestamp(day))]
-    table = pq.read_table(path, columns=list(columns), filters=filters)
+    return to_frame([read_table(path, columns, day)])
+
+
+def to_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """The rows of ``tables`` (same columns) one after the other, as one frame: one copy into pandas, one block per column."""
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     return table.to_pandas(split_blocks=True, self_destruct=True)  # one block per column: no consolidated copy
 
 
-def read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Quotes (only the columns the construction uses), smile fits and exit-only quotes of one year, or of its one ``day``."""
-    quotes = read_columns(quotes_file(paths, year), portfolios.QUOTE_COLUMNS, day)
-    fits = read_columns(smile_file(paths, year), portfolios.SMILE_COLUMNS, day)
-    exits = read_columns(exit_file(paths, year), portfolios.EXIT_QUOTE_COLUMNS, day)
+def read_table(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None = None) -> pa.Table:
+    """:func:`read_columns` as an arrow table."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (run the stage that builds it, e.g. `doit`).")
+    try:
+        file = pq.ParquetFile(path)
+        names = file.schema_arrow.names
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise io.DataValidationError(f"{path}: cannot be read as parquet ({type(exc).__name__}: {exc}).") from exc
+    if not set(columns) <= set(names):
+        io.require_columns(pd.DataFrame(columns=names), columns, str(path))
+    if day is None:
+        return file.read(columns=list(columns))  # the whole file: no dataset layer (its discovery costs more than a small read)
+    return pq.read_table(path, columns=list(columns), filters=[("date", "==", pd.Timestamp(day))])
+
+
+def read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None, following: tuple[int, pd.Timestamp] | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Quotes (only the columns the construction uses), smile fits and exit-only quotes of one year, or of its one ``day``.
+
+    ``following`` = (next year, its first trading day) appends that day's rows of the next year's files
+    (concatenated as arrow tables, so each frame is copied into pandas once).
+    """
+    parts = [(year, day)] + ([following] if following is not None else [])
+    quotes, fits, exits = (
+        to_frame([read_table(file(paths, part_year), columns, part_day) for part_year, part_day in parts])
+        for file, columns in ((quotes_file, portfolios.QUOTE_COLUMNS), (smile_file, portfolios.SMILE_COLUMNS),
+                              (exit_file, portfolios.EXIT_QUOTE_COLUMNS))
+    )
     return quotes, fits, exits
 
 
@@ -143,13 +165,8 @@ def portfolio_year(
     if not len(formation_dates):
         log.warning("no trading day of the underlying in %d: no portfolios formed", year)
         return pd.DataFrame({column: [] for column in portfolios.DAILY_COLUMNS})
-    quotes, fits, exits = read_year(paths, year)
     next_day = trading_days[trading_days > formation_dates[-1]][:1]
-    if following is not None and len(next_day):
-        next_quotes, next_fits, next_exits = read_year(paths, following, next_day[0])
-        quotes = pd.concat([quotes, next_quotes], ignore_index=True)
-        fits = pd.concat([fits, next_fits], ignore_index=True)
-        exits = pd.concat([exits, next_exits], ignore_index=True)
+    quotes, fits, exits = read_year(paths, year, following=(following, next_day[0]) if following is not None and len(next_day) else None)
     try:
         return portfolios.daily_portfolio_returns(quotes, underlying, fits, formation_dates, max_fill_share, exits)
     except io.DataValidationError as exc:
@@ -185,7 +202,7 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
     years = sorted(int(year) for year in meta["years"])
     if not years:
         raise io.DataValidationError(f"{options_interim(paths) / 'meta.json'}: 'years' is empty.")
-    underlying = _read_underlying(paths, pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"]))
+    underlying = portfolios.trading_calendar(_read_underlying(paths, pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"])))
 
     with open_engine(cfg) as engine:
         daily = daily_returns_by_year(paths, underlying, years, cfg["MAX_FILL_SHARE"], engine)
