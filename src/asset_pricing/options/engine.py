@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -55,8 +56,12 @@ class YearEngine(Protocol):
     def share(self, **values: Any) -> dict[str, Any]:
         """Constants as the engine passes them to every task (dask: scattered once to every worker)."""
 
-    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, **constants: Any) -> list[Any]:
-        """``function(item, **constants)`` for every item; returns handles (results or futures) in item order."""
+    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, threads: int = 1, **constants: Any) -> list[Any]:
+        """``function(item, **constants)`` for every item; returns handles (results or futures) in item order.
+
+        ``threads`` > 1 lets an engine run that many items at once in threads of one process (the pandas
+        engine; a function whose work is numpy and arrow calls, which release the GIL); memory then holds
+        that many items."""
 
     def gather(self, handles: list[Any]) -> list[Any]:
         """The results behind ``handles``, in order; re-raises the first error of a task."""
@@ -70,7 +75,11 @@ class PandasEngine:
     def share(self, **values: Any) -> dict[str, Any]:
         return values
 
-    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, **constants: Any) -> list[Any]:
+    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, threads: int = 1, **constants: Any) -> list[Any]:
+        if threads > 1 and len(items) > 1:
+            with ThreadPoolExecutor(min(threads, len(items))) as pool:
+                results = pool.map(lambda item: function(item, **constants), items)
+                return list(tqdm(results, total=len(items), desc=desc, unit="year") if desc else results)
         iterator = tqdm(items, desc=desc, unit="year") if desc else items
         return [function(item, **constants) for item in iterator]
 
@@ -114,8 +123,8 @@ class DaskEngine:
     def share(self, **values: Any) -> dict[str, Any]:
         return {name: self.client.scatter(value, broadcast=True) for name, value in values.items()}
 
-    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, **constants: Any) -> list[Any]:
-        from distributed import as_completed
+    def map(self, function: Callable[..., Any], items: Sequence[Any], *, desc: str | None = None, threads: int = 1, **constants: Any) -> list[Any]:
+        from distributed import as_completed  # ``threads`` is the pandas engine's: the cluster already runs tasks at once
 
         futures = self.client.map(function, list(items), pure=False, **constants)
         if desc:

@@ -188,10 +188,11 @@ def kernel_weights(
     day = np.asarray(day, dtype=np.int64)
     moneyness = np.asarray(moneyness, dtype=np.float64)
     tau_days = np.asarray(tau_days, dtype=np.float64)
-    order = np.lexsort((day, ~is_call))  # calls first, then by day
+    in_day_order = bool((day[1:] >= day[:-1]).all())  # quotes in the files' order: each type's rows are already by day
+    order = None if in_day_order else np.lexsort((day, ~is_call))  # calls first, then by day
     parts: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
     for type_code, cp_flag in enumerate(OPTION_TYPES):
-        type_rows = order[is_call[order] == (cp_flag == "C")]
+        type_rows = np.flatnonzero(is_call == (cp_flag == "C")) if order is None else order[is_call[order] == (cp_flag == "C")]
         if type_rows.size == 0:
             continue
         type_day = day[type_rows]

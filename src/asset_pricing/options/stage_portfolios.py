@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from asset_pricing import io
 from asset_pricing.options import portfolios
 from asset_pricing.options import published as published_series
-from asset_pricing.options.engine import YearEngine, open_engine
+from asset_pricing.options.engine import YearEngine, available_cores, open_engine
 from asset_pricing.paths import ProjectPaths, option_years, raw_published_path
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ SETTINGS_READ = ("MAX_FILL_SHARE", "OPTION_MONTHS", "ALLOW_PARTIAL_MONTHS")  # f
 COMPARISON_FILE = "option_published_comparison.csv"
 MONTH_CUT_FILE = "option_month_cut.csv"
 REAL_QUOTE_SOURCES = ("wrds", "files")
+YEAR_THREADS = 2  # years built at once by the pandas engine (threads of this process; memory holds that many years)
 
 
 def options_interim(paths: ProjectPaths) -> Path:
@@ -131,7 +133,16 @@ def read_table(path: Path, columns: tuple[str, ...], day: pd.Timestamp | None = 
         io.require_columns(pd.DataFrame(columns=names), columns, str(path))
     if day is None:
         return file.read(columns=list(columns))  # the whole file: no dataset layer (its discovery costs more than a small read)
-    return pq.read_table(path, columns=list(columns), filters=[("date", "==", pd.Timestamp(day))])
+    day = pd.Timestamp(day)
+    date_column = names.index("date")
+    groups = []
+    for group in range(file.metadata.num_row_groups):
+        stats = file.metadata.row_group(group).column(date_column).statistics
+        if stats is None or not stats.has_min_max or pd.Timestamp(stats.min) <= day <= pd.Timestamp(stats.max):
+            groups.append(group)
+    table = file.read_row_groups(groups, columns=list(dict.fromkeys([*columns, "date"])))
+    table = table.filter(pc.equal(table["date"], pa.scalar(day, type=table.schema.field("date").type)))
+    return table.select(list(columns))
 
 
 def read_year(paths: ProjectPaths, year: int, day: pd.Timestamp | None = None, following: tuple[int, pd.Timestamp] | None = None,
@@ -185,7 +196,8 @@ def daily_returns_by_year(
             return daily_returns_by_year(paths, underlying, years, max_fill_share, local)
     tasks = list(zip(years, [*years[1:], None]))
     shared = engine.share(underlying=underlying)
-    pieces = engine.gather(engine.map(portfolio_year, tasks, desc="CJS portfolios", paths=paths, max_fill_share=max_fill_share, **shared))
+    pieces = engine.gather(engine.map(portfolio_year, tasks, desc="CJS portfolios", threads=min(YEAR_THREADS, available_cores()),
+                                      paths=paths, max_fill_share=max_fill_share, **shared))
     return portfolios.sort_by_portfolio(pd.concat([piece for piece in pieces if len(piece)], ignore_index=True))
 
 
