@@ -89,16 +89,42 @@ def implied_volatility(
     args = [np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (S, K, T, r, q)]
     flag = np.broadcast_to(np.asarray(is_call, dtype=bool), shape)
     target = np.broadcast_to(price, shape)
+    price_at = _price_of_sigma(*args, flag) if shape else (lambda sigma: bs_price(*args, sigma, flag))
     lo = np.full(shape, low)
     hi = np.full(shape, high)
-    p_lo = bs_price(*args, lo, flag)
-    p_hi = bs_price(*args, hi, flag)
+    p_lo = price_at(lo)
+    p_hi = price_at(hi)
     valid = (target >= p_lo) & (target <= p_hi)
     for _ in range(max_iter):
         mid = 0.5 * (lo + hi)
-        above = bs_price(*args, mid, flag) > target
+        above = price_at(mid) > target
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
         if np.nanmax(hi - lo, initial=0.0) < tol:
             break
     return np.where(valid, 0.5 * (lo + hi), np.nan)
+
+
+def _price_of_sigma(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, is_call: NDArray[np.bool_]):  # noqa: ANN202
+    """σ ↦ :func:`bs_price` (S, K, T, r, q, σ, is_call) for arrays of one shape, with the parts that do not depend
+    on σ (log S/K, √T, r − q, the discounted spot and strike, the call and put rows) computed once: the same
+    expressions on the same values, so the same bits, for the repeated pricing of a bisection."""
+    sqrt_t = np.sqrt(T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_moneyness = np.log(S / K)
+    carry = r - q
+    disc_s = S * np.exp(-q * T)
+    disc_k = K * np.exp(-r * T)
+    calls, puts = is_call, ~is_call
+
+    def price(sigma: FloatArray) -> FloatArray:
+        vol_sqrt_t = sigma * sqrt_t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d1 = (log_moneyness + (carry + 0.5 * sigma**2) * T) / vol_sqrt_t
+        d2 = d1 - vol_sqrt_t
+        out = np.empty(d1.shape)
+        out[calls] = disc_s[calls] * ndtr(d1[calls]) - disc_k[calls] * ndtr(d2[calls])
+        out[puts] = disc_k[puts] * ndtr(-d2[puts]) - disc_s[puts] * ndtr(-d1[puts])
+        return out
+
+    return price

@@ -789,27 +789,39 @@ def bid_offer(price: FloatArray, spread: FloatArray, tick_rounding: bool) -> tup
     return bid, offer
 
 
-def _price_and_vega(
-    S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sigma: FloatArray, is_call: NDArray[np.bool_], *, vega: bool = True,
-) -> tuple[FloatArray, FloatArray | None]:
+class _PricingInputs:
+    """The parts of d1, d2 and the discounted spot and strike that do not depend on σ, computed once for
+    the Newton steps of :func:`mid_implied_volatility` (each step then evaluates the same expressions on
+    the same values as :func:`~asset_pricing.options.bsm.bs_price` and ``bs_vega``)."""
+
+    def __init__(self, S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, is_call: NDArray[np.bool_]) -> None:
+        self.T = T
+        self.sqrt_t = np.sqrt(T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.log_moneyness = np.log(S / K)
+        self.carry = r - q
+        self.disc_s = S * np.exp(-q * T)
+        self.disc_k = K * np.exp(-r * T)
+        self.calls, self.puts = np.flatnonzero(is_call), np.flatnonzero(~is_call)
+
+
+def _price_and_vega(inputs: _PricingInputs, sigma: FloatArray, *, vega: bool = True) -> tuple[FloatArray, FloatArray | None]:
     """``bs_price`` and ``bs_vega`` (:mod:`asset_pricing.options.bsm`) from one d1, d2, and each row's own branch only.
 
     The same expressions on the same values as those functions, so the same bits; half the normal CDFs
     (a call row needs N(d1), N(d2), a put row N(−d1), N(−d2)) and one d1 for both.
     """
-    vol_sqrt_t = sigma * np.sqrt(T)
+    vol_sqrt_t = sigma * inputs.sqrt_t
     with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * T) / vol_sqrt_t
+        d1 = (inputs.log_moneyness + (inputs.carry + 0.5 * sigma**2) * inputs.T) / vol_sqrt_t
     d2 = d1 - vol_sqrt_t
-    disc_s = S * np.exp(-q * T)
-    disc_k = K * np.exp(-r * T)
+    disc_s, disc_k, calls, puts = inputs.disc_s, inputs.disc_k, inputs.calls, inputs.puts
     price = np.empty_like(d1)
-    calls, puts = np.flatnonzero(is_call), np.flatnonzero(~is_call)
     price[calls] = disc_s[calls] * ndtr(d1[calls]) - disc_k[calls] * ndtr(d2[calls])
     price[puts] = disc_k[puts] * ndtr(-d2[puts]) - disc_s[puts] * ndtr(-d1[puts])
     if not vega:
         return price, None
-    return price, disc_s * np.exp(-0.5 * d1**2) / np.sqrt(2.0 * np.pi) * np.sqrt(T)
+    return price, disc_s * np.exp(-0.5 * d1**2) / np.sqrt(2.0 * np.pi) * inputs.sqrt_t
 
 
 def mid_implied_volatility(
@@ -819,13 +831,14 @@ def mid_implied_volatility(
 
     NaN where no σ ∈ [1e-4, 5] reproduces the mid (e.g. a mid below the arbitrage bound).
     """
+    inputs = _PricingInputs(S, K, T, r, q, is_call)
     sigma = start.copy()
     for _ in range(4):
-        price, vega = _price_and_vega(S, K, T, r, q, sigma, is_call)
+        price, vega = _price_and_vega(inputs, sigma)
         gap = mid - price
         step = np.divide(gap, vega, out=np.zeros_like(gap), where=vega > 1e-8)
         sigma = np.clip(sigma + step, 1e-3, 5.0)
-    error = np.abs(_price_and_vega(S, K, T, r, q, sigma, is_call, vega=False)[0] - mid)
+    error = np.abs(_price_and_vega(inputs, sigma, vega=False)[0] - mid)
     stuck = ~(error <= 1e-6 * np.maximum(mid, 1.0))
     if stuck.any():
         sigma[stuck] = implied_volatility(mid[stuck], S[stuck], K[stuck], T[stuck], r[stuck], q[stuck], is_call[stuck], tol=1e-8)
@@ -967,13 +980,14 @@ def _pair_partner(pair: NDArray[np.int64], is_call: NDArray[np.bool_]) -> NDArra
     return np.where(is_call, put_row[pair], call_row[pair])
 
 
-def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.random.Generator) -> tuple[pd.DataFrame, NDArray[np.object_]]:
-    """Plant every defect kind on ``quotes`` (helper columns needed); returns the frame with copies appended
-    and each row's defect label ("" = clean). See the module docstring for the kinds."""
+def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.random.Generator) -> tuple[list[pd.DataFrame], NDArray[np.object_]]:
+    """Plant every defect kind on ``quotes`` (helper columns needed); returns the frames of the rows (the
+    modified quotes, then the planted copies; joined once by the caller) and each row's defect label
+    ("" = clean). See the module docstring for the kinds."""
     n = len(quotes)
     labels = np.full(n, "", dtype=object)
     if spec.defect_share <= 0 or n == 0:
-        return _with_columns(quotes, _copy=0), labels
+        return [_with_columns(quotes, _copy=0)], labels
     S, K, T = quotes["_close"].to_numpy(), quotes["_strike"].to_numpy(), quotes["_T"].to_numpy()
     r, q = quotes["_r"].to_numpy(), quotes["_q"].to_numpy()
     is_call, tau = quotes["_is_call"].to_numpy(), quotes["_tau"].to_numpy()
@@ -992,17 +1006,20 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     slice_size = np.bincount(slice_key, weights=in_band)[slice_key]
     slice_median = quotes.groupby(slice_key)["impl_volatility"].transform("median").to_numpy()
 
-    # candidate modifications, computed for every row and used where planted
+    # candidate modifications, drawn for every row (the random streams do not depend on which rows are used)
+    # and priced only on the rows that can use them
     parity_rate = np.where(is_call, r + rng.uniform(0.10, 0.25, n), -rng.uniform(0.03, 0.15, n))
     target_price = np.where(
         is_call, discounted_spot + partner_mid - K * np.exp(-parity_rate * T), K * np.exp(-parity_rate * T) - discounted_spot + partner_mid
     )
     parity_shift = np.maximum(target_price - mid, 0.05)
     smile_iv = iv * np.where(is_call, rng.uniform(1.45, 1.6, n), rng.uniform(0.55, 0.65, n))
-    smile_bid, smile_offer = bid_offer(bs_price(S, K, T, r, q, smile_iv, is_call), quoted_spread(mid), True)
+    smile_eligible = paired & (tau >= 30) & (m >= 0.92) & (m <= 1.08) & (slice_size >= 8) & np.where(is_call, iv <= 0.4, iv >= 0.15)
+    smile_bid, smile_offer = np.full(n, np.nan), np.full(n, np.nan)
+    at = np.flatnonzero(smile_eligible)
+    smile_bid[at], smile_offer[at] = bid_offer(bs_price(S[at], K[at], T[at], r[at], q[at], smile_iv[at], is_call[at]), quoted_spread(mid[at]), True)
     away = np.where(iv >= slice_median, rng.uniform(1.35, 1.6, n), rng.uniform(0.55, 0.7, n))
     other_iv = iv * away
-    other_bid, other_offer = bid_offer(bs_price(S, K, T, r, q, other_iv, is_call), quoted_spread(mid), True)
 
     # a negative-parity put is a mispriced quote: its vendor IV is that of its (raised) mid, as OptionMetrics computes it
     negative_rate = paired & ~is_call & (tau >= 14) & (mid + parity_shift <= 0.9 * discounted_strike)
@@ -1017,8 +1034,7 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
         "iv_out_of_range": paired,
         "below_intrinsic": paired & (lower_bound >= 3.0),
         "parity_negative_rate": negative_rate & (raised_iv >= 0.06) & (raised_iv <= 0.95),
-        "smile_outlier": paired & (tau >= 30) & (m >= 0.92) & (m <= 1.08) & (slice_size >= 8)
-        & np.where(is_call, iv <= 0.4, iv >= 0.15) & (smile_bid >= 0.1),
+        "smile_outlier": smile_eligible & (smile_bid >= 0.1),
         "parity_outlier": paired & is_call & (tau >= 30) & (m >= 0.9) & (m <= 1.1) & (mid + parity_shift <= 0.95 * discounted_spot),
     }
     # at most one defect per (date, exdate, strike); no parity outlier in a (date, exdate) with a smile
@@ -1068,13 +1084,14 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
 
     duplicates = modified.iloc[chosen["duplicate"]]
     pick = chosen["different_price"]
+    other_bid, other_offer = bid_offer(bs_price(S[pick], K[pick], T[pick], r[pick], q[pick], other_iv[pick], is_call[pick]), quoted_spread(mid[pick]), True)
     repriced = _with_columns(
-        modified.iloc[pick], best_bid=other_bid[pick], best_offer=other_offer[pick], impl_volatility=other_iv[pick],
+        modified.iloc[pick], best_bid=other_bid, best_offer=other_offer, impl_volatility=other_iv[pick],
         delta=bs_delta(S[pick], K[pick], T[pick], r[pick], q[pick], other_iv[pick], is_call[pick]),
     )
-    combined = pd.concat([_with_columns(modified, _copy=0), _with_columns(duplicates, _copy=1), _with_columns(repriced, _copy=1)], ignore_index=True)
+    parts = [_with_columns(modified, _copy=0), _with_columns(duplicates, _copy=1), _with_columns(repriced, _copy=1)]
     labels = np.concatenate([labels, np.full(len(duplicates), "duplicate", dtype=object), np.full(len(repriced), "different_price", dtype=object)])
-    return combined, labels
+    return parts, labels
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1214,16 +1231,15 @@ def _contract_flags(quotes: pd.DataFrame) -> dict[str, object]:
     indicator = quotes["_expiry_indicator"].to_numpy() if "_expiry_indicator" in quotes else np.full(len(quotes), None)
     expiry = pd.Categorical(np.where(pd.isna(indicator), None, indicator), categories=[WEEKLY_EXPIRY])
     codes, unique = pd.factorize(quotes["optionid"])
-    first = np.unique(codes, return_index=True)[1]
-    contracts = quotes.iloc[first]
-    symbols = [
-        f"{root_name} {exdate:%y%m%d}{cp}{strike}"
-        for root_name, exdate, cp, strike in zip(
-            np.where(weekly[first], WEEKLY_ROOT, STANDARD_ROOT), contracts["exdate"], contracts["cp_flag"].astype(str), contracts["strike_price"]
-        )
-    ]
+    # codes count up in order of first appearance: a contract's first row is where its code exceeds all before it
+    first = np.flatnonzero(codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]]) if len(codes) else np.zeros(0, dtype=np.int64)
+    exdate = pd.DatetimeIndex(quotes["exdate"].to_numpy()[first])
+    yymmdd = np.strings.zfill(((exdate.year % 100) * 10_000 + exdate.month * 100 + exdate.day).to_numpy().astype(str), 6)
+    symbols = np.where(weekly[first], WEEKLY_ROOT, STANDARD_ROOT)  # "{root} {exdate:%y%m%d}{cp}{strike_price}", built column-wise
+    for part in (" ", yymmdd, quotes["cp_flag"].iloc[first].astype(str).to_numpy(), quotes["strike_price"].to_numpy()[first].astype(str)):
+        symbols = np.strings.add(symbols, part)
     return {
-        "symbol": pd.Categorical.from_codes(codes, categories=pd.Index(symbols, dtype=object)) if len(quotes) else pd.Categorical([]),
+        "symbol": pd.Categorical.from_codes(codes, categories=pd.Index(symbols.tolist(), dtype=object)) if len(quotes) else pd.Categorical([]),
         "root": root,
         "am_settlement": (~weekly).astype(np.int8),
         "ss_flag": pd.Categorical(np.full(len(quotes), STANDARD_SS_FLAG), categories=[STANDARD_SS_FLAG]),
@@ -1237,6 +1253,43 @@ def _with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
     for name, values in columns.items():
         out[name] = values
     return out
+
+
+def _concat_rows(frames: list[pd.DataFrame], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other, on a fresh RangeIndex, with ``columns`` (default: the
+    columns every frame holds, in the first frame's order): ``pd.concat`` column by column, each column one
+    array (``pd.concat`` of frames whose columns are separate blocks joins them block by block, slower).
+    One frame comes back as it is when no columns are chosen."""
+    if len(frames) == 1 and columns is None:
+        return frames[0]
+    if columns is None:
+        columns = [column for column in frames[0].columns if all(column in frame.columns for frame in frames[1:])]
+    joined = {}
+    for column in columns:
+        parts = [frame[column] for frame in frames]
+        if all(isinstance(part.dtype, np.dtype) and part.dtype == parts[0].dtype for part in parts):
+            joined[column] = np.concatenate([part.to_numpy() for part in parts])
+        else:  # categoricals and mixed dtypes: the same rules as pd.concat
+            joined[column] = pd.concat(parts, ignore_index=True)
+    return frame_of_columns(joined, pd.RangeIndex(sum(len(frame) for frame in frames)))
+
+
+def _lexsort_packed(keys: tuple[NDArray[np.integer], ...]) -> NDArray[np.int64]:
+    """``np.lexsort(keys)`` (last key primary) of integer keys, as one stable sort of the keys packed into
+    one int64 when their ranges fit in 63 bits (the same permutation: both sorts are stable and the
+    packed order is the keys' lexicographic order); else ``np.lexsort`` itself."""
+    arrays = [np.asarray(key).astype(np.int64) for key in keys]
+    if not len(arrays[0]):
+        return np.lexsort(keys)
+    lows = [int(array.min()) for array in arrays]
+    widths = [int(array.max()) - low + 1 for array, low in zip(arrays, lows)]
+    if int(np.prod([float(width) for width in widths])) >= 2**62:
+        return np.lexsort(keys)
+    packed = np.zeros(len(arrays[0]), dtype=np.int64)
+    for array, low, width in zip(arrays[::-1], lows[::-1], widths[::-1]):  # primary key first
+        packed *= width
+        packed += array - low
+    return np.argsort(packed, kind="stable")
 
 
 def _take_rows(frame: pd.DataFrame, rows: NDArray[np.int64], columns: list[str]) -> pd.DataFrame:
@@ -1261,12 +1314,13 @@ def generate_year(
     days = market[market.index.year == year]
     calendar_days = day_numbers(market.index)
     clean, missing = _clean_year_quotes(days, expirations, intensity, long_run_variance, spec, rng, calendar_days)
-    quotes, labels = _plant_defects(clean, spec, rng)
-    quotes = _with_columns(quotes, _class=np.int8(0), _expiry_indicator=_expiry_indicator_column(np.zeros(len(quotes), dtype=bool)))
+    parts, labels = _plant_defects(clean, spec, rng)
+    parts = [_with_columns(part, _class=np.int8(0), _expiry_indicator=_expiry_indicator_column(np.zeros(len(part), dtype=bool))) for part in parts]
     if spec.quirks.enabled:
         quirk_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, year, QUIRK_STREAM]))
-        weekly = _pm_settled_quotes(days, calendar_days, quotes, intensity, long_run_variance, spec, quirk_rng)
-        quotes = pd.concat([quotes, weekly], ignore_index=True)
+        standard = _concat_rows(parts, columns=["date", "_exdate_days", "_strike", "_copy"])  # what the PM-settled monthlies copy
+        weekly = _pm_settled_quotes(days, calendar_days, standard, intensity, long_run_variance, spec, quirk_rng)
+        quotes = _concat_rows(parts + [weekly] if len(weekly) else parts)
         labels = np.concatenate([labels, np.full(len(weekly), "", dtype=object)])
         pair = quotes["_pair"].to_numpy()
         defect_pairs = np.unique(pair[(labels != "") & (pair >= 0)])
@@ -1274,9 +1328,11 @@ def generate_year(
         iv = quotes["impl_volatility"].to_numpy().copy()
         iv[null_implied_volatility(quotes, spec.quirks, quirk_rng) & nullable] = np.nan
         quotes["impl_volatility"] = iv
+    else:
+        quotes = _concat_rows(parts)
     # no quote on or after its expiration's last trading day (the day before a Good Friday expiration)
     alive = np.flatnonzero(quotes["_expiry_days"].to_numpy() > day_numbers(quotes["date"]))
-    order = np.lexsort(
+    order = _lexsort_packed(
         (quotes["_copy"].to_numpy()[alive], quotes["_class"].to_numpy()[alive], quotes["strike_price"].to_numpy()[alive],
          quotes["_exdate_days"].to_numpy()[alive], np.asarray(quotes["cp_flag"].cat.codes)[alive], day_numbers(quotes["date"])[alive])
     )
