@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import settings
 from asset_pricing import io
 from asset_pricing.bench import reference
-from asset_pricing.options import filters, stage_quotes
+from asset_pricing.options import filters, stage_portfolios, stage_quotes
 from asset_pricing.options.smile import SMILE_INPUT_COLUMNS, slice_codes
 from asset_pricing.options.stage_portfolios import build_option_portfolios, quotes_file, read_options_meta
 from asset_pricing.paths import option_years, project_paths, raw_options_dir, raw_quote_path
@@ -284,7 +284,7 @@ def time_breakdown(stats: dict[tuple[str, int, str], tuple[Any, ...]], total: fl
 
 
 def profile_option_stages(top: int = 25) -> dict[str, Any]:
-    """cProfile of step 1 (filter_options, then build_option_portfolios): the functions that take the time.
+    """cProfile of step 1 (filter_options, then build_option_portfolios, its years one after another): the functions that take the time.
 
     Returns ``profile_cumulative`` (the project's own functions by cumulative time),
     ``profile_internal`` (every function by time spent in itself), ``top`` rows each:
@@ -292,12 +292,16 @@ def profile_option_stages(top: int = 25) -> dict[str, Any]:
     """
     paths, cfg = project_paths(), settings.load()
     profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.enable()
-    stage_quotes.filter_options(paths, cfg)
-    build_option_portfolios(paths, cfg)
-    profiler.disable()
-    seconds = time.perf_counter() - start
+    threads, stage_portfolios.YEAR_THREADS = stage_portfolios.YEAR_THREADS, 1  # cProfile sees its own thread only: years one by one
+    try:
+        start = time.perf_counter()
+        profiler.enable()
+        stage_quotes.filter_options(paths, cfg)
+        build_option_portfolios(paths, cfg)
+        profiler.disable()
+        seconds = time.perf_counter() - start
+    finally:
+        stage_portfolios.YEAR_THREADS = threads
     stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, primitive calls, own, cumulative, callers)}
     rows = [
         {"function": f"{_short_path(file)}:{line}({name})", "calls": calls, "own_seconds": own, "cumulative_seconds": cumulative}

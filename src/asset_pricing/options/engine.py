@@ -7,7 +7,8 @@ the previous pass), the constants are shared by every year (paths, settings, the
 statistics). An engine maps such a function over the years:
 
 ``pandas`` (OPTIONS_ENGINE=pandas, the default)
-    A loop in this process with a progress bar; one year in memory at a time. Right for one underlying
+    A loop in this process with a progress bar; one year in memory at a time (a stage may ask for
+    ``threads``: the portfolio stage builds two years at once in two threads). Right for one underlying
     (S&P 500 OptionMetrics 1996–2019, ~20 million quotes: seconds).
 
 ``dask`` (OPTIONS_ENGINE=dask)

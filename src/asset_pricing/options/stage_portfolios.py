@@ -10,10 +10,11 @@ Settings read: MAX_FILL_SHARE, OPTION_MONTHS, ALLOW_PARTIAL_MONTHS (and OPTIONS_
 input files for the task graph).
 
 Each year is one task (:func:`portfolio_year`) mapped over the years by the engine of OPTIONS_ENGINE
-(:mod:`asset_pricing.options.engine`: a loop in this process, or dask workers), so memory holds one year
-of quotes: the portfolios formed on the last trading day of year Y are held to the first trading day of
+(:mod:`asset_pricing.options.engine`: two threads of this process, or dask workers), so memory holds two
+years of quotes at most: the portfolios formed on the last trading day of year Y are held to the first trading day of
 Y+1, whose quotes and smile fits are read from the next year's files (only that day's row groups), so no
-day is lost at a year boundary. Only the columns the construction uses are read.
+day is lost at a year boundary. Only the columns the construction uses are read (S_t, r, q and T of a
+quote come from the underlying's day and tau_days, :data:`~asset_pricing.options.portfolios.QUOTE_COLUMNS`).
 """
 
 from __future__ import annotations
