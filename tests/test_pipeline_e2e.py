@@ -244,7 +244,8 @@ def test_option_months_run_from_the_first_to_the_last_trading_day(pipeline):
     np.testing.assert_allclose(got.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-10, atol=1e-13)
     cut = pd.read_csv(pipeline["root"] / "output" / "tables" / "option_month_cut.csv")
     published, build = (cut[cut["series"] == who].set_index("portfolio_id") for who in ("published", "build"))
-    assert len(published) == len(build) == 18 and (published["months"] == 193).all()
+    # 1996-02 … 2012-01: the first day of 1996-01 needs the close of 1995-12-29, before the option window
+    assert len(published) == len(build) == 18 and (published["months"] == 192).all() and (published["first_month"] == "1996-02").all()
     assert published["first_day_t"].abs().max() < 1.5 and published["first_to_last_t"].min() > 15
     # the build loads on the first day far less than on the rest of the month (a calendar month would load on both alike)
     assert (build["first_day"].abs() < 0.75 * build["first_to_last"]).all() and build["first_to_last_t"].min() > 8
