@@ -98,7 +98,7 @@ Implied volatility surface (per contract-day)
 
     - a level shock L_t that moves every strike's ln σ by m(τ)·L_t, m(τ) = g(τ)/g(30) with g(τ) =
       (1 − e^{−kT})/(kT) and k the shock's decay rate (ln 2 / half-life): the average of the shock over
-      the option's life, as in σ̄² (1 at 30 days, 0.58 at 90 with a 20-day half-life, 0.40 with 10);
+      the option's life, as in σ̄² (1 at 30 days, 0.58 at 90 with a 20-day half-life, 0.43 with 10);
     - a skew shock k_t that scales the skew s by e^{k_t} (steeper and flatter smiles at the same level).
 
     The −½sd² terms make E[e^{…}] = 1: the shocks add risk, not a premium (a long option still gains
