@@ -70,3 +70,21 @@ def test_alpha_paragraph_gives_the_range_by_moneyness_and_the_count_significant(
     assert "calls from -5.0 % (C110) to -1.0 % a year (C90), 1 of 2 significant" in text
     assert "puts from 0.0 % (P110) to 8.0 % a year (P90), 1 of 2 significant" in text
     assert "(synthetic option quotes)" in text
+
+
+def test_the_heading_says_how_the_option_months_are_cut_from_the_build_file():
+    from asset_pricing.options.stage_portfolios import option_portfolio_targets
+    from asset_pricing.paths import project_paths
+
+    paths = project_paths()  # a temporary DATA_DIR (conftest)
+    assert report.build_option_months(paths) == ""  # no build yet
+    hkm_file = option_portfolio_targets(paths)[2]
+    hkm_file.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame({"portfolio_id": ["hkm_C_900"], "date": [pd.Timestamp("2000-01-31")], "return": [0.01]})
+    frame.attrs.update(data_source=SYNTHETIC, option_months="calendar")
+    frame.to_parquet(hkm_file)
+    assert report.build_option_months(paths) == "calendar"
+    cut, calendar, unknown = (report.month_cut_sentence(m) for m in ("first_to_last", "calendar", ""))
+    assert "first to its last trading day" in unknown and "0.27 %" in unknown and "This build" not in unknown
+    assert cut.endswith("so their alphas compare with the published ones.") and "OPTION_MONTHS=first_to_last" in cut
+    assert "OPTION_MONTHS=calendar" in calendar and "do not compare with the published ones" in calendar

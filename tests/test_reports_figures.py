@@ -196,3 +196,22 @@ def test_realized_against_predicted_labels_only_the_points_farthest_from_the_lin
     mask = _largest_errors(predicted, realized, OUTLIER_LABELS)
     assert mask.sum() == 8 and mask[3] and mask[40]
     assert _largest_errors(predicted, realized, 1).nonzero()[0].tolist() == [40]
+
+
+def test_published_comparison_text_counts_the_series_within_each_tolerance():
+    def four(correlation=np.nan):
+        both = comparison(correlation)
+        mirrored = both.assign(cp_flag=both["cp_flag"].map({"C": "P", "P": "C"}), mean_build=[0.001, 0.0035], r2_build=[0.70, 0.90])
+        mirrored["portfolio_id"] = "hkm_" + mirrored["cp_flag"] + "_" + (mirrored["moneyness"] * 1000).round().astype(int).astype(str)
+        return pd.concat([both, mirrored], ignore_index=True)
+
+    facts = report.published_comparison_facts(four())
+    assert (facts["months"], facts["series"], facts["levels"]) == (193, 4, 2)
+    assert facts["means_within_025"] == 2 and facts["resid_sd_within_25"] == 4 and facts["r2_within_008"] == 3  # 0.70 vs 0.85 is out
+    assert facts["mean_gap_range"] == pytest.approx((-0.001, 0.003))
+    assert facts["resid_sd_ratio_range"] == pytest.approx((0.0174 / 0.0172,) * 2)
+    text = report.published_comparison_text(facts, "synthetic option quotes")
+    assert "differ from the real ones by -0.10% to +0.30% a month (2 of 4 series within ±0.25%)" in text
+    assert "(4 of 4 within ±25%)" in text and "(3 of 4 within ±0.08)" in text and "no replication check" in text
+    real = report.published_comparison_text(report.published_comparison_facts(four(correlation=0.9)), "OptionMetrics")
+    assert "replication check" in real and "differ from the real ones" not in real

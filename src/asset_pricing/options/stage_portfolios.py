@@ -5,7 +5,8 @@ days, close, rf_annual, r, q), ``quotes_filtered_YYYY.parquet`` (formation sampl
 ``smile_fit_YYYY.parquet`` and ``exit_quotes_YYYY.parquet`` (valid prices outside the formation sample,
 for exits) per year.
 Writes (DATA_DIR/processed/options/): ``cjs_daily_returns.parquet``, ``cjs_portfolio_returns.parquet``,
-``hkm_portfolio_returns.parquet``, each with ``df.attrs["data_source"]`` = the label of meta.json.
+``hkm_portfolio_returns.parquet``, each with ``df.attrs["data_source"]`` = the label of meta.json and
+``df.attrs["option_months"]`` = the month cut (setting OPTION_MONTHS).
 Settings read: MAX_FILL_SHARE, OPTION_MONTHS, ALLOW_PARTIAL_MONTHS (and OPTIONS_START / OPTIONS_END only to list the
 input files for the task graph).
 
@@ -229,6 +230,7 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
     outputs = [daily, cjs_monthly, hkm_monthly]
     for frame in outputs:
         frame.attrs["data_source"] = label
+        frame.attrs["option_months"] = cfg["OPTION_MONTHS"]
     return [io.write_parquet(frame, target, index=False) for frame, target in zip(outputs, option_portfolio_targets(paths))]
 
 

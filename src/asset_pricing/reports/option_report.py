@@ -378,6 +378,7 @@ def published_comparison_facts(table: pd.DataFrame) -> dict[str, Any]:
         "resid_sd_within_25": int(((compared["resid_sd_build"] / compared["resid_sd_published"] - 1).abs() <= 0.25).sum()),
         "r2_gap_range": (float((compared["r2_build"] - compared["r2_published"]).min()),
                          float((compared["r2_build"] - compared["r2_published"]).max())),
+        "r2_within_008": int(((compared["r2_build"] - compared["r2_published"]).abs() <= 0.08).sum()),
         "series": int(len(compared)),
         "real_quotes": bool(compared["correlation"].notna().any()),
     }
@@ -407,10 +408,10 @@ def published_comparison_text(facts: dict[str, Any], label: str) -> str:
         text += (f" Mean returns differ from the real ones by {gap_low:+.2%} to {gap_high:+.2%} a month ({facts['means_within_025']} of "
                  f"{facts['series']} series within ±0.25%); the residual sd on `mkt_rf` is {resid_low:.2f}–{resid_high:.2f} times the "
                  f"published one ({facts['resid_sd_within_25']} of {facts['series']} within ±25%) and the R² differs by {r2_low:+.2f} to "
-                 f"{r2_high:+.2f}. The synthetic surface sets the premia and the residual risk of the out-of-the-money series; what the "
-                 "at-the-money and in-the-money series lack is a part common to calls and puts that put–call parity rules out for "
-                 "any surface (`docs/methods.md` §6.3). With synthetic quotes there is no replication check (correlation and tracking "
-                 "error need real quotes: `OPTIONS_SOURCE=wrds` or `files`).")
+                 f"{r2_high:+.2f} ({facts['r2_within_008']} of {facts['series']} within ±0.08). The synthetic surface's variance "
+                 "premium, smile and shocks set the premia and the option-specific risk (`docs/methods.md` §6.3); the month cut below "
+                 "sets the part common to calls and puts. With synthetic quotes there is no replication check (correlation and "
+                 "tracking error need real quotes: `OPTIONS_SOURCE=wrds` or `files`).")
     return text
 
 

@@ -62,27 +62,30 @@ Implied volatility surface (per contract-day)
     surface shocks below (m(τ) their maturity loading).
 
     Smile: the skew s < 0 and the curvature c > 0 are steeper at short maturities and, in log terms, at
-    low levels (a = 0.75, b = 1, σ_ref = 0.2): the 30-day σ(0.9 S)/σ_ATM is about 1.48, 1.42, 1.34, 1.24
-    and 1.16 and σ(1.1 S)/σ_ATM about 0.77, 0.79, 0.82, 0.86 and 0.90 at ATM levels of 11%, 13%, 16.5%, 25%
+    low levels (a = 0.75, b = 1, σ_ref = 0.2): the 30-day σ(0.9 S)/σ_ATM is about 1.54, 1.47, 1.38, 1.27
+    and 1.18 and σ(1.1 S)/σ_ATM about 0.72, 0.75, 0.78, 0.83 and 0.88 at ATM levels of 11%, 13%, 16.5%, 25%
     and 40% (real SPX on 17 July 2013, VIX 13.8: 1.36 and 0.81, CBOE data quoted by M. Moran on
-    spvixviews.com). A smile constant in log terms (generator version 1) priced 30-day 10%-out-of-the-
+    spvixviews.com; version 5's s₃₀ = −2.2, c₃₀ = 3 gave 1.42 and 0.79 at 13%: version 6 trades that day's
+    smile for the published option returns, see the table). A smile constant in log terms (generator version 1) priced 30-day 10%-out-of-the-
     money puts at 0.1–0.4 index points in calm years (real: about 0.5–1), and many had zero bids.
 
     Leverage effect: with R > 1 (the skew stickiness ratio: 1 for sticky strike, 2 for local
     volatility) the ATM level falls by more than the skew when the index rises (d ln σ_ATM / d ln S ≈
     R·s for moves inside ±Λ), so a fixed strike's IV falls as the index rises, as on real SPX
     (d ln σ_K / d ln S ≈ (R − 1)·s < 0); the variance forecast adds to both (down days weigh more). A
-    smile that only moved with moneyness would do the opposite. The tanh caps the linear response at
-    gaps of about Λ = 5%: larger moves raise IV through the variance forecast v_t. Measured on the
-    1996–2018 surface (30 days, daily changes): d ln σ_ATM / d ln S ≈ −2.9 at fixed moneyness and, at a
-    fixed strike, −0.34 (K = 0.9 S), −0.99 (K = S), −1.69 (K = 1.1 S), i.e. about −0.01, −0.15 and −0.27
-    vol points per 1% index move: every fixed strike's IV falls as the index rises.
+    smile that only moved with moneyness would do the opposite. The tanh lets the response stay about
+    linear up to gaps of ±15% and saturate beyond Λ = 30% (version 6; 5% in version 5, when a crash month's
+    IV rose mostly through the variance forecast v_t, too little and too late: see the table). Measured
+    on the model σ (30 days, default seed, daily changes over 1996–2018): d ln σ_ATM / d ln S ≈ −3.5 at
+    fixed moneyness and, at a fixed strike, −0.84 (K = 0.9 S), −1.07 (K = S), −1.56 (K = 1.1 S) (version
+    5 by the same measure: −2.85; −0.38, −0.83, −1.42): every fixed strike's IV falls as the index rises.
 
-    Level (version 5, default seed, model σ at x = 0 and τ = 30): the 30-day ATM IV averages 20.7% over
-    1996–2012 (version 3: 20.9%; forward 21-day realized volatility 17.9%, the VIX about 22% — the VIX, a
-    variance-swap rate, sits 1–2 points above ATM IV); by year it tracks the VIX (2005–2006: 12–13% vs
-    12.8%; 2002: 25.6% vs 27.3%; 2008: 30.3% vs 32.7%; October 2008 48%, the VIX averaged about 60%) but
-    stays high longer after crises (2009: 39.9% vs 31.5%) and is low in 1996–1997 (12–15% vs 16–22%).
+    Level (version 6, default seed, model σ at x = 0 and τ = 30, with the shocks): the 30-day ATM IV
+    averages 20.5% over 1996–2012 (version 5: 20.8% by the same measure; forward 21-day realized volatility
+    17.9%, the VIX about 22% — the VIX, a variance-swap rate, sits 1–2 points above ATM IV); by year it
+    tracks the VIX (2005–2006: 12% vs 12.8%; 2002: 25.4% vs 27.3%; 2008: 30.7% vs 32.7%; October 2008 54%,
+    the VIX averaged about 60%; version 5: 48%) but stays high longer after crises (2009: 39.2% vs 31.5%)
+    and is low in 1996–1997 (12–15% vs 16–22%).
 
     Surface shocks: everything above moves with the index (its path, its squared returns, its trend
     gap); real IV surfaces also move when the index does not. Daily changes of the VIX have an sd of
@@ -95,7 +98,7 @@ Implied volatility surface (per contract-day)
 
     - a level shock L_t that moves every strike's ln σ by m(τ)·L_t, m(τ) = g(τ)/g(30) with g(τ) =
       (1 − e^{−kT})/(kT) and k the shock's decay rate (ln 2 / half-life): the average of the shock over
-      the option's life, as in σ̄² (1 at 30 days, 0.58 at 90 with a 20-day half-life, 0.40 with 10);
+      the option's life, as in σ̄² (1 at 30 days, 0.58 at 90 with a 20-day half-life, 0.43 with 10);
     - a skew shock k_t that scales the skew s by e^{k_t} (steeper and flatter smiles at the same level).
 
     The −½sd² terms make E[e^{…}] = 1: the shocks add risk, not a premium (a long option still gains
@@ -155,18 +158,19 @@ Quirks (:class:`ContractQuirks`; docs/methods.md §3.3, §6.4)
       beyond ±15%) whose time value is below half the quoted spread, and a random 1% — about 11% of the
       default panel's rows; never on a (date, exdate, strike) with a planted defect.
 
-Parameters and where their values come from (generator version 5)
+Parameters and where their values come from (generator version 6)
     =============================  ==========  ========================================================
     parameter                      value       source
     =============================  ==========  ========================================================
-    variance_premium VP            1.20        this fit (version 5, below: the put premium); the S&P
-                                               500 variance risk premium: implied variance exceeds
-                                               expected realized variance (Carr and Wu 2009, RFS 22(3);
-                                               Bollerslev, Tauchen and Zhou 2009, RFS 22(11)); delta-
-                                               hedged S&P 500 options lose on average (Bakshi and
-                                               Kapadia 2003, RFS 16(2)); 1.25 in versions 3–4 (mean 30-day
-                                               ATM IV 20.9%, realized 17.9%, 1996–2012) gave the puts
-                                               almost twice the published premium
+    variance_premium VP            1.15        this fit (version 6, below): the level of the put means
+                                               (the at-the-money put 0.975–1.025 means, 0.05–0.07 above
+                                               the published ones, and the out-of-the-money call means);
+                                               the S&P 500 variance risk premium: implied variance
+                                               exceeds expected realized variance (Carr and Wu 2009, RFS
+                                               22(3); Bollerslev, Tauchen and Zhou 2009, RFS 22(11));
+                                               delta-hedged S&P 500 options lose on average (Bakshi and
+                                               Kapadia 2003, RFS 16(2)); 1.25 in versions 3–4 gave the
+                                               puts almost twice the published premium, 1.20 in version 5
     ewma_lambda λ                  0.99        this fit (half-life 69 trading days; 0.985 in versions
                                                3–4: with the surface shocks it left the at-the-money
                                                put betas 0.11 above the published ones on some seeds);
@@ -179,10 +183,16 @@ Parameters and where their values come from (generator version 5)
     mean_reversion_per_year κ      3.0         term structure of ATM IV; within the estimates of
                                                S&P 500 stochastic-volatility models (about 1–5 a year,
                                                e.g. Bakshi, Cao and Chen 1997; Eraker 2004); version 2
-    skew_30d s₃₀, curvature_30d    −2.2, 3.0   30-day smile ratios of real SPX (Smile, above); s₃₀
-                                               version 2; c₃₀ this fit (version 5; 4.0 before): less
-                                               IV in both wings, so the in-the-money call means fall
-                                               with moneyness with the shocks on
+    skew_30d s₃₀, curvature_30d    −2.6, 2.0   this fit (version 6): the slope of the mean returns
+                                               across moneyness (a steeper skew makes the out-of-the-
+                                               money puts dearer and calls cheaper: with −2.2 the
+                                               0.900 put and 1.100 call means sat 0.2–0.3 below the
+                                               published ones); c₃₀ keeps the in-the-money call means
+                                               falling with moneyness (3.0 in version 5, 4.0 before;
+                                               2.5 with s₃₀ = −2.6 left a tie at 0.900/0.925 on one
+                                               seed, 1.5 made the 1.100 call mean rise). About the 30-
+                                               day smile ratios of real SPX (Smile, above; −2.2, 3.0
+                                               from version 2 fit them closer)
     maturity_exponent p            0.4         ATM skew decays with maturity as about τ^(−0.4…−0.5)
                                                (Gatheral 2006, "The Volatility Surface", ch. 5);
                                                version 2
@@ -190,13 +200,20 @@ Parameters and where their values come from (generator version 5)
     skew/curvature_level_exponent  0.75 / 1.0  steeper skew in calm markets (Smile, above); version 2
     min_skew_days                  7           shortest maturity whose skew still steepens; version 2
     wing_cap W                     1.2         a wing IV at most e^1.2 = 3.3 times the ATM level
-    leverage_ratio R               2.0         this fit; 2 is the local-volatility stickiness (Bergomi
-                                               2016, "Stochastic Volatility Modeling", ch. 2, skew
-                                               stickiness ratio); with the slower variance forecast it
-                                               gives the fixed-strike sensitivities above
+    leverage_ratio R               1.5         this fit (version 6; 2.0 in versions 3–5): between
+                                               sticky strike (1) and the local-volatility stickiness
+                                               (2; Bergomi 2016, "Stochastic Volatility Modeling", ch.
+                                               2, skew stickiness ratio); with the wider cap below, R
+                                               sets the out-of-the-money call and put means (R = 2
+                                               with Λ = 0.3 put the 1.100 call 0.3 below the published
+                                               mean, R = 1.27 put it 0.2–0.3 above)
     leverage_halflife_days         10          trend of ln S the gap is measured against; version 2
-    leverage_cap Λ                 0.05        this fit: the linear response saturates beyond ±5% gaps
-                                               (0.08 before)
+    leverage_cap Λ                 0.30        this fit (version 6; 0.05 in version 5, 0.08 before):
+                                               the out-of-the-money call series' R² and residual sd
+                                               (with a 5% cap they gained in crash months, Sep–Oct
+                                               2008 +13%/+14% while the market fell 9%/17%, published
+                                               +6%/−3%: R² 0.27 vs 0.46 at 1.100); the response stays
+                                               about linear in crashes (October 2008 ATM IV 54%)
     level_shock_sd sd_L            0.05        this fit (version 5): residual sd of the out-of-the-money
                                                series (below); daily innovation sd 0.05·√(1 − φ²) =
                                                0.018 and monthly change sd 0.062 in log IV at 30
@@ -251,39 +268,30 @@ Parameters and where their values come from (generator version 5)
     null_iv_share                  0.01        a small random share (non-converging searches elsewhere)
     =============================  ==========  ========================================================
 
-Calibration to the published series (generator version 5)
+Calibration to the published series (generator version 6)
     The parameters marked "this fit" were chosen so that the default build's 18 HKM series look like
     the ones He, Kelly and Manela (2017) published (built by Constantinides, Jackwerth and Savov 2013
     from real quotes), compared on the months both cover, 1996-01 … 2012-01, where the synthetic panel
     follows the same real S&P 500 path (excess returns over the published file's ``rf``, OLS on its
-    ``mkt_rf``; ``docs/methods.md`` §6.3 has the tables, for the default seed and two others).
+    ``mkt_rf``; ``docs/methods.md`` §6.3 has the tables, for the default seed and two others). The
+    monthly returns compound only the daily returns whose formation day and earning day lie in the same
+    month, as the published series do (their loading on the first trading day's index return is 0).
 
-    Kept from version 3, on all three seeds: no NaN month in any of the 54 CJS and 18 HKM series; every
-    HKM beta within 0.10 of the published one (worst 0.090); every monthly sd within 12%; mean returns falling with
-    moneyness for calls and for puts, the put mean above the call mean at every level; call skewness
-    rising with moneyness and every put series left-skewed.
+    Version 6 (VP 1.20 → 1.15, s₃₀ −2.2 → −2.6, c₃₀ 3 → 2, R 2 → 1.5, Λ 0.05 → 0.30), on each of the
+    seeds 20130901, 7 and 42: every one of the 18 series has its mean within 0.14% a month of the
+    published one, its residual sd on ``mkt_rf`` within 16%, its R² within 0.04, its beta within 0.05 and
+    its monthly sd within 12%; no NaN month in any of the 54 CJS and 18 HKM series; mean returns fall
+    with moneyness for calls and for puts, the put mean is above the call mean at every level, call
+    skewness rises with moneyness and every put series is left-skewed. The closest of these is the
+    in-the-money call ordering (0.900 above 0.925 by 0.003–0.010% a month; published 0.017). Version 5
+    under the same convention: out-of-the-money call R² 0.27 vs 0.46 at 1.100 (residual sd 30% too
+    high, beta 0.07 low), from the crash months (Leverage effect, above).
 
-    Version 5 (VP 1.25 → 1.20, c₃₀ 4 → 3, λ 0.985 → 0.99, the two surface shocks): the put premium at
-    0.900 falls from 1.83 to 1.32% a month (published 1.00), the out-of-the-money call means rise from
-    −0.88 to −0.31 (published −0.26), every mean is within 0.41 of the published one (0.86 before) and
-    the GRS F of the CAPM on the 18 HKM series (1996–2018, report 04) falls from 109 to 55 (published
-    1986–2012: 4.39). The shocks give the out-of-the-money series most of the published residual risk
-    (residual sd on ``mkt_rf`` within 25% for puts 0.900–0.950 and calls 1.000–1.100, R² within 0.08
-    for calls 1.025–1.075); all but the out-of-the-money calls now sit 0.29–0.41% a month above the
-    published means, the common part below.
-
-    What no parameter of a surface can reach: the published series share a part that put–call parity
-    rules out for any IV surface. At the money, the leverage-adjusted call and short put together are
-    a forward on the index (their option parts cancel); in the published data that pair has a CAPM
-    alpha of −0.32% a month and a residual sd of 1.68%, against about 0 and 0.8% (the S&P 500 against
-    the CRSP market) for any surface with parity at the pricing rate. So the in-the-money calls
-    (0.900–0.975) and the at- and in-the-money puts (0.975–1.100) stay 0.3–0.4% a month above the
-    published means and 25–45% below their residual sd; a surface lever that lowers one raises the other.
-
-    Version 2 (λ = 0.94, VP = 1.1, R = 1.5, Λ = 0.08, news 1.4/0.6) gave put betas 1.36 → 1.02 and
-    put means that rose with moneyness. A common gap in betas remains (ours up to 0.09 higher for calls
-    and puts alike), which no lever of an IV surface moves in the same direction for long calls and
-    short puts.
+    Version 5 (VP 1.25 → 1.20, c₃₀ 4 → 3, λ 0.985 → 0.99, the two surface shocks) brought the put and
+    out-of-the-money call means to the published ones up to a common 0.3–0.4% a month, which the
+    monthly convention above explains (the first trading day's index return, +0.27% a month on average
+    over 1996–2012). Version 2 (λ = 0.94, VP = 1.1, R = 1.5, Λ = 0.08, news 1.4/0.6) gave put betas
+    1.36 → 1.02 and put means that rose with moneyness.
 
 Clean world (:meth:`SyntheticPanelSpec.clean_world`): flat σ, no noise, no defects, no missing quotes,
 no tick rounding (mid = Black–Scholes price at the pricing rate r exactly, IV = σ) — the "Black–Scholes
@@ -328,7 +336,7 @@ DEFECT_TARGET_STEP: dict[str, int] = {
 MISSING_QUOTE = "missing_quote"
 DEFECT_DTYPE = pd.CategoricalDtype(categories=[*DEFECT_TARGET_STEP, MISSING_QUOTE])
 TRUTH_COLUMNS: tuple[str, ...] = ("row", "date", "optionid", "defect", "target_step")
-GENERATOR_VERSION = 5  # bump when the algorithm changes, so the pull stage regenerates stale files
+GENERATOR_VERSION = 6  # bump when the algorithm changes, so the pull stage regenerates stale files
 QUOTE_FILE_COLUMNS: tuple[str, ...] = RAW_QUOTE_COLUMNS + CONTRACT_FLAG_COLUMNS  # a year's quote file, in this order
 STANDARD_ROOT, WEEKLY_ROOT = "SPX", "SPXW"
 WEEKLY_EXPIRY, NO_EXPIRY_INDICATOR = "w", None
@@ -348,22 +356,22 @@ FloatArray = NDArray[np.float64]
 class VolatilitySurface:
     """Parameters of the implied-volatility surface (see the module docstring for the formula)."""
 
-    variance_premium: float = 1.20
+    variance_premium: float = 1.15
     ewma_lambda: float = 0.99
     down_news_weight: float = 1.2
     up_news_weight: float = 0.8
     mean_reversion_per_year: float = 3.0
-    skew_30d: float = -2.2
-    curvature_30d: float = 3.0
+    skew_30d: float = -2.6
+    curvature_30d: float = 2.0
     maturity_exponent: float = 0.4
     reference_volatility: float = 0.2
     skew_level_exponent: float = 0.75
     curvature_level_exponent: float = 1.0
     min_skew_days: float = 7.0
     wing_cap: float = 1.2
-    leverage_ratio: float = 2.0
+    leverage_ratio: float = 1.5
     leverage_halflife_days: float = 10.0
-    leverage_cap: float = 0.05
+    leverage_cap: float = 0.30
     quote_noise: float = 0.01
     persistent_noise_share: float = 0.75
     level_shock_sd: float = 0.05
@@ -1018,7 +1026,9 @@ def _plant_defects(quotes: pd.DataFrame, spec: SyntheticPanelSpec, rng: np.rando
     smile_bid, smile_offer = np.full(n, np.nan), np.full(n, np.nan)
     at = np.flatnonzero(smile_eligible)
     smile_bid[at], smile_offer[at] = bid_offer(bs_price(S[at], K[at], T[at], r[at], q[at], smile_iv[at], is_call[at]), quoted_spread(mid[at]), True)
-    away = np.where(iv >= slice_median, rng.uniform(1.35, 1.6, n), rng.uniform(0.55, 0.7, n))
+    # far enough that the copy stays the farther one when the filter's median moves (it sees the slice without
+    # the IVs the quirks leave NULL: with a steep smile, a quarter above this median); 1.35–1.6 and 0.55–0.7 before version 6
+    away = np.where(iv >= slice_median, rng.uniform(1.8, 2.2, n), rng.uniform(0.4, 0.55, n))
     other_iv = iv * away
 
     # a negative-parity put is a mispriced quote: its vendor IV is that of its (raised) mid, as OptionMetrics computes it
