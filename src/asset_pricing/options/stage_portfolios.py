@@ -20,6 +20,8 @@ quote come from the underlying's day and tau_days, :data:`~asset_pricing.options
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 from pathlib import Path
@@ -203,6 +205,20 @@ def daily_returns_by_year(
     return portfolios.sort_by_portfolio(pd.concat([piece for piece in pieces if len(piece)], ignore_index=True))
 
 
+def release_freed_memory() -> None:
+    """Hand the memory freed so far in this process back to the OS: pyarrow's pool and, under glibc, ``malloc_trim``.
+
+    A stage that ran before in the same process (the filter stage in ``doit`` or the benchmark) leaves
+    freed blocks with the allocators; the two years this stage builds at once would otherwise add their
+    arrays on top of them and lift the process's peak memory (by about 100 MB at 20M quotes). No value changes.
+    """
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        pass
+
+
 def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Path]:
     """Stage: filtered quotes → CJS daily, CJS monthly (54) and HKM monthly (18) returns.
 
@@ -214,6 +230,7 @@ def build_option_portfolios(paths: ProjectPaths, cfg: dict[str, Any]) -> list[Pa
     meta = read_options_meta(paths)
     label = meta["label"]
     years = sorted(int(year) for year in meta["years"])
+    release_freed_memory()
     if not years:
         raise io.DataValidationError(f"{options_interim(paths) / 'meta.json'}: 'years' is empty.")
     underlying = portfolios.trading_calendar(_read_underlying(paths, pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"])))
