@@ -466,7 +466,7 @@ def month_cut_view(table: pd.DataFrame) -> pd.DataFrame:
     """The month-cut table as the report shows it: one row per HKM series, published | this build for the
     first-to-last loading, the first-day loading and its t-statistic."""
     wide = table.pivot(index="portfolio_id", columns="series", values=["first_to_last", "first_day", "first_day_t"])
-    order = [pid for pid in table["portfolio_id"].drop_duplicates()]
+    order = list(table["portfolio_id"].drop_duplicates())
     names = {"first_to_last": "loading on first → last day", "first_day": "loading on the first day", "first_day_t": "t of the first-day loading"}
     shown = pd.DataFrame({(names[stat], who if who == "published" else "this build"): wide[(stat, who)]
                           for stat in names for who in ("published", "build")}).reindex(order)
