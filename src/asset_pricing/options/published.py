@@ -45,6 +45,12 @@ def hkm_ids() -> list[str]:
     return [hkm_portfolio_id(cp, k) for cp in OPTION_TYPES for k in TARGET_MONEYNESS]
 
 
+def hkm_type_and_moneyness(portfolio_id: str) -> tuple[str, float]:
+    """``hkm_P_975`` → ("P", 0.975)."""
+    _, cp_flag, moneyness = portfolio_id.split("_")
+    return cp_flag, int(moneyness) / 1000
+
+
 def series_facts(returns: pd.DataFrame, market_excess: pd.Series, rf: pd.Series) -> pd.DataFrame:
     """Mean, sd, beta, residual sd, R² and skewness of each column of monthly total ``returns`` (rows = months).
 
@@ -89,7 +95,7 @@ def compare_with_published(
     rows = []
     for pid in ids:
         both = pd.concat({"build": wide[pid], "published": published[pid], "mkt_rf": published["mkt_rf"], "rf": published["rf"]}, axis=1).dropna()
-        cp_flag, moneyness = pid.split("_")[1], int(pid.split("_")[2]) / 1000
+        cp_flag, moneyness = hkm_type_and_moneyness(pid)
         row = {"portfolio_id": pid, "cp_flag": cp_flag, "moneyness": moneyness, "months": len(both), "data_source": data_source}
         if len(both) >= 3:
             facts = series_facts(both[["published", "build"]], both["mkt_rf"], both["rf"])
@@ -136,7 +142,7 @@ def month_cut_loadings(returns: pd.DataFrame, rf: pd.Series, index_pieces: pd.Da
                           "fd": index_pieces["first_day"]}, axis=1).dropna()
         row: dict[str, object] = {"portfolio_id": pid, "months": len(both)}
         if pid.startswith("hkm_"):
-            row.update(cp_flag=pid.split("_")[1], moneyness=int(pid.split("_")[2]) / 1000)
+            row.update(zip(("cp_flag", "moneyness"), hkm_type_and_moneyness(pid)))
         if len(both) >= 6:
             y = (both["r"] - both["rf"]).to_numpy()
             X = np.column_stack([np.ones(len(both)), both["ftl"].to_numpy(), both["fd"].to_numpy()])
@@ -144,13 +150,11 @@ def month_cut_loadings(returns: pd.DataFrame, rf: pd.Series, index_pieces: pd.Da
             resid = y - X @ coef
             scale = resid @ resid / (len(y) - 3)
             se = np.sqrt(np.diag(scale * np.linalg.inv(X.T @ X)))
-            Xm = np.column_stack([np.ones(len(both)), both["mkt_rf"].to_numpy()])
-            coef_m, *_ = np.linalg.lstsq(Xm, y, rcond=None)
-            resid_m = y - Xm @ coef_m
             row.update(
                 first_month=f"{both.index[0]:%Y-%m}", last_month=f"{both.index[-1]:%Y-%m}",
                 first_to_last=coef[1], first_to_last_t=coef[1] / se[1], first_day=coef[2], first_day_t=coef[2] / se[2],
-                resid_sd=float(np.sqrt(scale)), resid_sd_mkt_rf=float(np.sqrt(resid_m @ resid_m / (len(y) - 2))),
+                resid_sd=float(np.sqrt(scale)),
+                resid_sd_mkt_rf=float(series_facts(both[["r"]], both["mkt_rf"], both["rf"]).loc["r", "resid_sd"]),
             )
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=list(MONTH_CUT_COLUMNS))
